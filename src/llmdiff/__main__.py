@@ -1,0 +1,5 @@
+import sys
+
+from llmdiff.cli.main import main
+
+sys.exit(main())

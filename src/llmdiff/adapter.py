@@ -1,0 +1,136 @@
+"""The adapter: maps LLM hidden states into a diffusion model's conditioning space."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+from torch import nn
+
+from llmdiff.errors import UserError
+from llmdiff.loading import check_source, user_errors
+
+
+@dataclass
+class AdapterOutput(BaseOutput):
+    prompt_embeds: torch.Tensor
+    """(batch, tokens, cond_dim): what the denoiser's cross-attention reads"""
+    attention_mask: torch.Tensor
+    """(batch, tokens): all ones with learned queries; the input mask otherwise"""
+    pooled_prompt_embeds: torch.Tensor | None = None
+    """(batch, pooled_dim) for SDXL-family models, else None"""
+
+
+def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class LLMAdapter(ModelMixin, ConfigMixin):
+    """Projection, a small masked transformer, optional learned-query resampler and pooled head.
+
+    With `num_queries` set, a fixed number of learned queries cross-attend to the prompt's tokens, so the
+    output length does not depend on the prompt and padding can never reach the denoiser, whose
+    cross-attention (in stock diffusers pipelines) takes no mask. Padding is masked in every attention.
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        llm_dim: int,
+        cond_dim: int = 768,
+        pooled_dim: int | None = None,
+        hidden_dim: int = 512,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        num_queries: int | None = 256,
+        num_resampler_layers: int = 1,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if hidden_dim % num_heads:
+            raise UserError(f"adapter hidden_dim {hidden_dim} is not divisible by num_heads {num_heads}")
+        mlp_dim = int(hidden_dim * mlp_ratio)
+        self.input_norm = nn.LayerNorm(llm_dim)  # LLM states vary wildly in scale between tokens
+        self.input_proj = nn.Linear(llm_dim, hidden_dim)
+        layer = nn.TransformerEncoderLayer(
+            hidden_dim, num_heads, mlp_dim, dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False) if num_layers else None
+        if num_queries:
+            self.queries = nn.Parameter(torch.randn(num_queries, hidden_dim) * hidden_dim**-0.5)
+            resampler_layer = nn.TransformerDecoderLayer(
+                hidden_dim, num_heads, mlp_dim, dropout, activation="gelu", batch_first=True, norm_first=True
+            )
+            self.resampler = nn.TransformerDecoder(resampler_layer, num_resampler_layers)
+        else:
+            self.queries = None
+            self.resampler = None
+        self.output_norm = nn.LayerNorm(hidden_dim)
+        self.output_proj = nn.Linear(hidden_dim, cond_dim)
+        if pooled_dim:
+            self.pooled_head = nn.Sequential(
+                nn.LayerNorm(hidden_dim), nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, pooled_dim)
+            )
+        else:
+            self.pooled_head = None
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> AdapterOutput:
+        if hidden_states.shape[-1] != self.config.llm_dim:
+            raise UserError(
+                f"the adapter expects LLM states of width {self.config.llm_dim}, "
+                f"but the LLM gives width {hidden_states.shape[-1]}"
+            )
+        mask = attention_mask.bool()
+        padding = ~mask
+        tokens = self.input_proj(self.input_norm(hidden_states.to(self.dtype)))
+        if self.encoder is not None:
+            tokens = self.encoder(tokens, src_key_padding_mask=padding)
+        tokens = tokens * mask.unsqueeze(-1).to(tokens.dtype)
+        pooled = self.pooled_head(masked_mean(tokens, mask)) if self.pooled_head is not None else None
+        if self.resampler is not None:
+            queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+            tokens = self.resampler(queries, tokens, memory_key_padding_mask=padding)
+            out_mask = torch.ones(tokens.shape[:2], dtype=attention_mask.dtype, device=tokens.device)
+        else:
+            out_mask = attention_mask
+        embeds = self.output_proj(self.output_norm(tokens))
+        if self.resampler is None:
+            embeds = embeds * out_mask.unsqueeze(-1).to(embeds.dtype)
+        return AdapterOutput(prompt_embeds=embeds, attention_mask=out_mask, pooled_prompt_embeds=pooled)
+
+    def check_compatible(self, llm_dim: int, cond_dim: int, pooled_dim: int | None, where: str = "") -> None:
+        """Raise a clear error if this adapter cannot connect this LLM to this base model."""
+        config = self.config
+        source = f" ({where})" if where else ""
+        if config.llm_dim != llm_dim:
+            raise UserError(
+                f"adapter{source} was built for LLM width {config.llm_dim}, but the LLM's width is {llm_dim}"
+            )
+        if config.cond_dim != cond_dim:
+            raise UserError(
+                f"adapter{source} outputs width {config.cond_dim}, but the base model's cross-attention "
+                f"expects width {cond_dim}"
+            )
+        if (config.pooled_dim or None) != (pooled_dim or None):
+            raise UserError(
+                f"adapter{source} has pooled width {config.pooled_dim}, but the base model expects "
+                f"pooled width {pooled_dim}"
+            )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **kwargs) -> "LLMAdapter":
+        """`from_pretrained` from safetensors only, with a one-line error for missing or corrupt files."""
+        path = str(path)
+        check_source("adapter", path)
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "diffusion_pytorch_model.safetensors")):
+            raise UserError(f"adapter directory '{path}' has no diffusion_pytorch_model.safetensors")
+        with user_errors("adapter", path):
+            return cls.from_pretrained(path, use_safetensors=True, **kwargs)

@@ -1,0 +1,1 @@
+"""The `llmdiff` command line: one console script, one module per subcommand."""

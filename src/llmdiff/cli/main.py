@@ -1,0 +1,58 @@
+"""Entry point of the `llmdiff` console script.
+
+Each subcommand lives in its own module under `llmdiff.cli` and exposes `register(subparsers)`, which
+adds its parser and sets `func` to a plain function taking the parsed namespace. Heavy imports (torch,
+diffusers) happen inside those functions so that `llmdiff --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from llmdiff.errors import UserError
+
+# Subcommand modules, in the order `--help` lists them.
+SUBCOMMANDS = (
+    "llmdiff.cli.generate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="llmdiff",
+        description="Large language models as text encoders for text-to-image diffusion models.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in SUBCOMMANDS:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        status = args.func(args)
+    except UserError as error:
+        # One line, no traceback: the message already says what to fix.
+        message = " ".join(str(error).split())
+        print(f"llmdiff {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"llmdiff {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
