@@ -29,14 +29,17 @@ PROMPT = (
 )
 
 
-def best_of(repeats: int, run) -> float:
-    run()  # warm-up: first calls allocate and pick kernels
-    times = []
+def interleaved_medians(repeats: int, runs: list) -> list[float]:
+    """Median time of each run, alternating them so that load on the machine hits both alike."""
+    for run in runs:
+        run()  # warm-up: first calls allocate and pick kernels
+    times = [[] for _ in runs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, samples in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            samples.append(time.perf_counter() - start)
+    return [statistics.median(samples) for samples in times]
 
 
 def main() -> None:
@@ -68,8 +71,7 @@ def main() -> None:
         def llm_run():
             pipe(prompts, seed=0, progress=False, **settings)
 
-        clip_time = best_of(args.repeats, clip_run)
-        llm_time = best_of(args.repeats, llm_run)
+        clip_time, llm_time = interleaved_medians(args.repeats, [clip_run, llm_run])
     overhead = llm_time / clip_time - 1
     print(f"llm={args.llm} queries={args.queries} steps={args.steps} batch={args.batch} threads={torch.get_num_threads()}")
     print(f"CLIP pipeline:          {clip_time * 1000:8.1f} ms (median of {args.repeats})")
