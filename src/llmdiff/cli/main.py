@@ -17,9 +17,9 @@ from llmdiff.errors import UserError
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = (
     "llmdiff.cli.generate",
-    "llmdiff.cli.train",
     "llmdiff.cli.data",
-    "llmdiff.cli.serve",
+    "llmdiff.cli.eval",
+    "llmdiff.cli.study",
 )
 
 
