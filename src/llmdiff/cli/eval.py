@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 # Modules that add further `llmdiff eval` subcommands (e.g. "llmdiff.cli.eval_shapes").
-EVAL_COMMAND_MODULES: tuple[str, ...] = ()
+EVAL_COMMAND_MODULES: tuple[str, ...] = ("llmdiff.cli.eval_shapes",)
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,82 @@
+"""`llmdiff eval shapes`: the shapes-world ablation table (base CLIP model versus each training stage)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "shapes",
+        help="score models on held-out shapes-world scenes with the exact oracle",
+        description="Draw the same held-out test scenes from short English captions and from paragraphs in "
+        "every language with each model, score every image with the shapes world's oracle, and write a table "
+        "(JSON + Markdown) of object recall and all-correct rate with 95%% confidence intervals.",
+    )
+    parser.add_argument("--clip", action="append", default=[], metavar="NAME=BASE_DIR",
+                        help="a row drawn by a base model with its own CLIP encoder (repeatable)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=MODEL_DIR",
+                        help="a row drawn by an LLM-conditioned model directory holding base/ and adapter/ "
+                        "(repeatable; rows keep the order given, CLIP rows first)")
+    parser.add_argument("-o", "--output", required=True, help="folder for shapes_eval.json and shapes_eval.md")
+    parser.add_argument("--scenes", type=int, default=500, help="held-out test scenes per column (default 500)")
+    parser.add_argument("--first-seed", type=int, help="first scene seed (default: the world's test split)")
+    parser.add_argument("--languages", default="en,zh,fr,es,de,ja", help="paragraph languages, comma-separated")
+    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
+    parser.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5)")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per generation call (default 16)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, … (default auto)")
+    parser.set_defaults(func=eval_shapes)
+
+
+def _named(specs: list[str], option: str) -> list[tuple[str, str]]:
+    from llmdiff.errors import UserError
+
+    pairs = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"{option} takes NAME=DIR, not {spec!r}")
+        pairs.append((name, path))
+    return pairs
+
+
+def eval_shapes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from llmdiff.devices import resolve_device
+    from llmdiff.errors import UserError
+    from llmdiff.eval.shapes import ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, write_results
+    from llmdiff.pipeline import check_generation_args
+    from llmdiff.worlds.shapes import LANGUAGES
+
+    rows = [("clip", name, path) for name, path in _named(args.clip, "--clip")]
+    rows += [("llm", name, path) for name, path in _named(args.model, "--model")]
+    if not rows:
+        raise UserError("name at least one model: --clip NAME=BASE_DIR or --model NAME=MODEL_DIR")
+    for _, name, path in rows:
+        if not Path(path).is_dir():
+            raise UserError(f"model '{name}': folder '{path}' does not exist")
+    languages = tuple(language.strip() for language in args.languages.split(",") if language.strip())
+    unknown = [language for language in languages if language not in LANGUAGES]
+    if unknown:
+        raise UserError(f"unknown language {unknown[0]!r}; known: {', '.join(LANGUAGES)}")
+    check_generation_args(args.steps, args.guidance, None, None, 1)
+    config = ShapesEvalConfig(
+        num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=args.steps,
+        guidance_scale=args.guidance, batch_size=args.batch_size,
+    )
+    device = str(resolve_device(args.device))
+    table = {}
+    for kind, name, path in rows:
+        generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device)
+        total = config.num_scenes * len(conditions(languages))
+        with tqdm(total=total, desc=name, unit="img") as bar:
+            cells = evaluate_model(generate, config, progress=bar.update)
+        table[name] = {condition: cell.summary() for condition, cell in cells.items()}
+    json_path, markdown_path = write_results(table, config, Path(args.output))
+    print(markdown_path.read_text(encoding="utf-8"))
+    print(f"wrote {json_path} and {markdown_path}")
+    return 0

@@ -1,0 +1,230 @@
+"""The shapes-world ablation: does each model draw what the caption says, by the world's exact oracle?
+
+Rows are models (the base model with its own 77-token CLIP encoder, then the LLM-conditioned model after
+each training stage); columns are caption conditions (short English captions, English paragraphs, and
+paragraphs in every other language). Each cell reports the oracle's object recall and all-correct rate over
+the same held-out test scenes with the same seeds, with 95% confidence intervals; paragraph columns also
+report recall over objects first described after CLIP's 77-token window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from llmdiff.errors import UserError
+from llmdiff.eval.study.analysis import wilson_interval
+
+Generate = Callable[[list[str], list[int]], list]
+"""prompts and seeds in, PIL images out: one model, wrapped"""
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One column: captions of one style in one language."""
+
+    style: str
+    language: str
+
+    @property
+    def name(self) -> str:
+        return "short-en" if self.style == "short" else f"paragraph-{self.language}"
+
+
+def conditions(languages: Sequence[str]) -> list[Condition]:
+    return [Condition("short", "en")] + [Condition("paragraph", language) for language in languages]
+
+
+@dataclass
+class ShapesEvalConfig:
+    """What to evaluate on: which scenes, which captions, how images are drawn."""
+
+    num_scenes: int = 500
+    """Held-out test scenes per column (the same scenes in every column and row)."""
+    first_seed: int | None = None
+    """First scene seed; default: the start of the shapes world's test split."""
+    languages: tuple[str, ...] = ("en", "zh", "fr", "es", "de", "ja")
+    steps: int = 30
+    guidance_scale: float = 5.0
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.num_scenes < 1:
+            raise UserError(f"num_scenes must be at least 1, not {self.num_scenes}")
+        if self.batch_size < 1:
+            raise UserError(f"batch_size must be at least 1, not {self.batch_size}")
+
+
+@dataclass
+class CellResult:
+    """One (model, condition) cell: per-scene oracle metrics, summarised with intervals."""
+
+    recalls: list[float] = field(default_factory=list)
+    all_correct: list[float] = field(default_factory=list)
+    after_window_hits: int = 0
+    after_window_objects: int = 0
+
+    def summary(self) -> dict:
+        n = len(self.recalls)
+        correct = int(sum(self.all_correct))
+        summary = {
+            "scenes": n,
+            "recall": float(np.mean(self.recalls)) if n else None,
+            "recall_ci95": bootstrap_mean_interval(self.recalls),
+            "all_correct": correct / n if n else None,
+            "all_correct_ci95": list(wilson_interval(correct, n)),
+        }
+        if self.after_window_objects:
+            summary["recall_after_77"] = self.after_window_hits / self.after_window_objects
+            summary["recall_after_77_ci95"] = list(
+                wilson_interval(self.after_window_hits, self.after_window_objects)
+            )
+            summary["objects_after_77"] = self.after_window_objects
+        return summary
+
+
+def bootstrap_mean_interval(values: Sequence[float], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> list:
+    """95% percentile bootstrap interval of the mean over scenes."""
+    if not values:
+        return [math.nan, math.nan]
+    array = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = array[rng.integers(0, len(array), size=(samples, len(array)))].mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Callable[[int], None] | None = None):
+    """Every condition's cell for one model, scored by the oracle. Returns {condition name: CellResult}."""
+    from llmdiff.worlds.shapes import WorldConfig, caption_record, clip_tokenizer, compare, parse_image, sample_scene
+    from llmdiff.worlds.shapes import CLIP_WINDOW
+    from llmdiff.worlds.shapes.tokens import mention_positions
+
+    world = WorldConfig()
+    first = config.first_seed if config.first_seed is not None else test_split_start()
+    seeds = list(range(first, first + config.num_scenes))
+    scenes = [sample_scene(seed, world) for seed in seeds]
+    tokenizer = clip_tokenizer()
+    results = {}
+    for condition in conditions(config.languages):
+        records = [caption_record(scene, condition.style, condition.language, seed=scene.seed) for scene in scenes]
+        mentions = [None] * len(records)
+        if condition.style == "paragraph":
+            _, mentions = mention_positions(tokenizer, [r.text for r in records], [r.mention_spans for r in records])
+        cell = CellResult()
+        for start in range(0, len(scenes), config.batch_size):
+            batch = range(start, min(start + config.batch_size, len(scenes)))
+            images = generate([records[i].text for i in batch], [seeds[i] for i in batch])
+            for i, image in zip(batch, images):
+                if image.size != (world.resolution, world.resolution):
+                    raise UserError(
+                        f"the model drew {image.size[0]}x{image.size[1]} images; the shapes world needs "
+                        f"{world.resolution}x{world.resolution}"
+                    )
+                parsed = parse_image(image.convert("RGB"), world)
+                metrics = compare(parsed, scenes[i], mentions[i])
+                cell.recalls.append(metrics.recall)
+                cell.all_correct.append(metrics.all_correct)
+                if mentions[i] is not None:
+                    found = {obj.key for obj in parsed.objects}
+                    for obj, position in zip(scenes[i].objects, mentions[i]):
+                        if position >= CLIP_WINDOW:
+                            cell.after_window_objects += 1
+                            cell.after_window_hits += obj.key in found
+            if progress:
+                progress(len(batch))
+        results[condition.name] = cell
+    return results
+
+
+def test_split_start() -> int:
+    from llmdiff.worlds.shapes import dataset
+
+    return dataset.SPLITS["test"][0]
+
+
+def format_table(table: dict[str, dict[str, dict]], condition_names: list[str]) -> str:
+    """Markdown: one row per model, per condition 'recall / all-correct', plus recall after token 77."""
+    header = ["model"] + [f"{name} recall / all-correct" for name in condition_names] + ["en recall after token 77"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for model, cells in table.items():
+        row = [model]
+        for name in condition_names:
+            cell = cells[name]
+            low, high = cell["recall_ci95"]
+            row.append(f"{cell['recall']:.3f} [{low:.3f}, {high:.3f}] / {cell['all_correct']:.3f}")
+        after = cells.get("paragraph-en", {}).get("recall_after_77")
+        row.append("—" if after is None else f"{after:.3f} ({cells['paragraph-en']['objects_after_77']} objects)")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[Path, Path]:
+    """JSON with every number and a Markdown table, both written atomically."""
+    from llmdiff.data.files import atomic_output
+
+    output.mkdir(parents=True, exist_ok=True)
+    names = [c.name for c in conditions(config.languages)]
+    data = {"config": config.__dict__ | {"languages": list(config.languages)}, "results": table}
+    json_path, markdown_path = output / "shapes_eval.json", output / "shapes_eval.md"
+    with atomic_output(json_path) as file:
+        file.write(json.dumps(data, indent=2) + "\n")
+    with atomic_output(markdown_path) as file:
+        file.write(format_table(table, names))
+    return json_path, markdown_path
+
+
+def _world_config():
+    from llmdiff.worlds.shapes import WorldConfig
+
+    return WorldConfig()
+
+
+def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
+    """The base model with its own CLIP encoder (which keeps 77 tokens), as a `Generate`."""
+    import torch
+
+    from llmdiff.pipeline import load_base_pipeline
+
+    pipeline, _ = load_base_pipeline(base, with_clip=True)
+    pipeline.to(device)
+    pipeline.set_progress_bar_config(disable=True)
+
+    def generate(prompts: list[str], seeds: list[int]) -> list:
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        side = _world_config().resolution
+        return pipeline(
+            prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale, generator=generators,
+            height=side, width=side,
+        ).images
+
+    return generate
+
+
+def llm_model(model_dir: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
+    """An LLM-conditioned model directory (`base/` + `adapter/`) as a `Generate`."""
+    import torch
+
+    from llmdiff.pipeline import LLMDiffusionPipeline
+
+    model_dir = Path(model_dir)
+    for part in ("base", "adapter"):
+        if not (model_dir / part).is_dir():
+            raise UserError(f"model directory '{model_dir}' has no {part}/ folder")
+    pipe = LLMDiffusionPipeline.from_pretrained(base=model_dir / "base", adapter=model_dir / "adapter", device=device)
+
+    def generate(prompts: list[str], seeds: list[int]) -> list:
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        side = _world_config().resolution
+        return pipe(
+            prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale,
+            generator=generators, progress=False, height=side, width=side,
+        ).images
+
+    return generate

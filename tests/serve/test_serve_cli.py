@@ -1,0 +1,57 @@
+"""`llmdiff serve` argument handling, without loading a model or opening a port."""
+
+import argparse
+
+import pytest
+
+from llmdiff.cli import serve as serve_cli
+from llmdiff.errors import UserError
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    serve_cli.register(parser.add_subparsers())
+    return parser.parse_args(["serve", *argv])
+
+
+@pytest.fixture
+def started(monkeypatch, tmp_path):
+    """Replace model loading and the server with recorders."""
+    calls = {}
+    # `serve` sets Gradio's defaults in the environment; keep them inside this test.
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+    def load(args):
+        calls["load"] = args
+        return None, {}
+
+    monkeypatch.setattr("llmdiff.cli.generate._load_pipeline", load)
+    monkeypatch.setattr("llmdiff.serve.app.run_server",
+                        lambda config, generator, with_page: calls.update(config=config, with_page=with_page))
+    monkeypatch.setattr("llmdiff.serve.generation.ImageGenerator.__init__", lambda self, *a, **k: None)
+    monkeypatch.delenv("LLMDIFF_SERVE_TOKEN", raising=False)
+    return calls
+
+
+def test_public_host_without_token_fails_before_loading(started):
+    with pytest.raises(UserError, match="--auth-token or the LLMDIFF_SERVE_TOKEN"):
+        serve_cli.serve(parse("--host", "0.0.0.0", "--base", "x"))
+    assert "load" not in started
+
+
+def test_token_from_env_and_limits_reach_the_config(started, monkeypatch, tmp_path):
+    monkeypatch.setenv("LLMDIFF_SERVE_TOKEN", "env-token-0123456789abcdef")
+    args = parse("--host", "0.0.0.0", "--base", "x", "--max-images", "2", "--max-steps", "10", "--default-steps",
+                 "4", "--output-dir", str(tmp_path), "--no-page")
+    assert serve_cli.serve(args) == 0
+    config = started["config"]
+    assert config.auth_token == "env-token-0123456789abcdef"
+    assert (config.limits.max_images, config.limits.max_steps, config.default_steps) == (2, 10, 4)
+    assert started["with_page"] is False
+
+
+def test_default_steps_over_the_limit_is_refused(started):
+    args = parse("--default-steps", "50", "--max-steps", "20", "--base", "x")
+    with pytest.raises(UserError, match="default steps must be between 1 and 20"):
+        serve_cli.serve(args)
