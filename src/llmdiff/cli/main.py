@@ -17,6 +17,7 @@ from llmdiff.errors import UserError
 # Subcommand modules, in the order `--help` lists them.
 SUBCOMMANDS = (
     "llmdiff.cli.generate",
+    "llmdiff.cli.train",
     "llmdiff.cli.data",
     "llmdiff.cli.serve",
     "llmdiff.cli.eval",

@@ -1,0 +1,136 @@
+"""Loading and preparing the models a stage needs: LLM, base pipeline, adapter, LoRA, feature caches."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from llmdiff.adapter import LLMAdapter
+from llmdiff.errors import UserError
+from llmdiff.pipeline import load_base_pipeline
+from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
+from llmdiff.training.cache import FeatureCache, fingerprint
+from llmdiff.training.config import RunConfig
+from llmdiff.training.teacher import CLIPTeacher
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+"""Attention projections of diffusers' `Attention`, the same names in every UNet."""
+
+
+def frozen_dtype(config: RunConfig) -> torch.dtype:
+    return DTYPES[config.model.frozen_dtype]
+
+
+def text_encoder_config(config: RunConfig) -> TextEncoderConfig:
+    try:
+        return TextEncoderConfig(**config.model.text_encoder)
+    except TypeError as error:
+        raise UserError(f"config: model.text_encoder: {error}") from None
+
+
+def load_text_encoder(config: RunConfig, dtype: torch.dtype) -> LLMTextEncoder:
+    return LLMTextEncoder.from_pretrained(config.model.llm, config=text_encoder_config(config), dtype=dtype)
+
+
+def load_base(config: RunConfig, dtype: torch.dtype, with_clip: bool):
+    return load_base_pipeline(config.model.base, dtype=dtype, with_clip=with_clip)
+
+
+def build_adapter(config: RunConfig, llm_dim: int, info, length: int | None = None) -> LLMAdapter:
+    """The stage's adapter: loaded from `model.adapter`, or fresh; `length` fixes its number of queries."""
+    if config.model.adapter:
+        adapter = LLMAdapter.load(config.model.adapter)
+        adapter.check_compatible(llm_dim, info.cond_dim, info.pooled_dim, where=config.model.adapter)
+    else:
+        options = {"llm_dim": llm_dim, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
+        if length is not None:
+            options["num_queries"] = length
+        try:
+            adapter = LLMAdapter(**{**options, **config.model.adapter_config})
+        except TypeError as error:
+            raise UserError(f"config: model.adapter_config: {error}") from None
+    if length is not None and adapter.config.num_queries != length:
+        raise UserError(
+            f"the adapter has {adapter.config.num_queries} queries but the CLIP teacher gives {length} positions "
+            f"(loss.teacher_chunks × 75 + 2); set model.adapter_config.num_queries={length}"
+        )
+    return adapter.float()
+
+
+def add_unet_lora(unet, rank: int) -> None:
+    from peft import LoraConfig
+
+    unet.requires_grad_(False)
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=UNET_LORA_TARGETS, init_lora_weights="gaussian"))
+
+
+def add_llm_lora(encoder: LLMTextEncoder, rank: int) -> None:
+    """LoRA on every linear layer of the LLM (peft's `all-linear`: no names guessed)."""
+    from peft import LoraConfig, get_peft_model
+
+    encoder.model.requires_grad_(False)
+    encoder.model = get_peft_model(encoder.model, LoraConfig(r=rank, lora_alpha=rank, target_modules="all-linear"))
+    encoder.model.train()
+
+
+def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
+    return [param for param in module.parameters() if param.requires_grad]
+
+
+def export_base(source: str, target: Path, replace: dict[str, object]) -> None:
+    """A complete diffusers pipeline folder at `target`: `source` with the `replace`d components saved."""
+    if target.exists():
+        shutil.rmtree(target)
+    if Path(source).is_dir():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns(*replace))
+    else:
+        pipeline, _ = load_base_pipeline(source, with_clip=True)
+        pipeline.save_pretrained(target, safe_serialization=True)
+    for name, module in replace.items():
+        if (target / name).exists():
+            shutil.rmtree(target / name)
+        module.save_pretrained(target / name, safe_serialization=True)
+
+
+# Feature caches: the key holds every file of the model and every setting that shapes the features.
+
+def llm_cache(config: RunConfig) -> FeatureCache:
+    from llmdiff.defaults import default_llm_path
+
+    source = config.model.llm if config.model.llm is not None else default_llm_path()
+    settings = {"text_encoder": config.model.text_encoder, "frozen_dtype": config.model.frozen_dtype}
+    return FeatureCache(config.cache.dir, "llm", fingerprint(source), settings, config.cache.dtype)
+
+
+def teacher_cache(config: RunConfig, teacher: CLIPTeacher) -> FeatureCache:
+    base = Path(config.model.base)
+    parts = [base / name for name in ("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")]
+    settings = {"chunks": teacher.chunks, "family": teacher.family, "frozen_dtype": config.model.frozen_dtype}
+    return FeatureCache(config.cache.dir, "teacher", fingerprint(*parts), settings, config.cache.dtype)
+
+
+def latent_cache(config: RunConfig) -> FeatureCache:
+    settings = {"resolution": config.data.resolution, "crop": "center", "frozen_dtype": config.model.frozen_dtype}
+    return FeatureCache(config.cache.dir, "latents", fingerprint(Path(config.model.base) / "vae"), settings,
+                        config.cache.dtype)
+
+
+def denoiser(unet, info, embeds: torch.Tensor, pooled: torch.Tensor | None, resolution: int):
+    """`f(x_t, t)` for `DiffusionLoss`: the UNet conditioned on `embeds` (and SDXL's pooled + size ids)."""
+    extra = {}
+    if info.family == "sdxl":
+        # SDXL micro-conditioning: original size, crop top-left, target size (Podell et al. 2023, §2.2).
+        ids = torch.tensor([resolution, resolution, 0, 0, resolution, resolution], dtype=embeds.dtype)
+        extra["added_cond_kwargs"] = {
+            "text_embeds": pooled,
+            "time_ids": ids.to(embeds.device).expand(embeds.shape[0], -1),
+        }
+
+    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return unet(x_t, t, encoder_hidden_states=embeds, **extra).sample
+
+    return denoise

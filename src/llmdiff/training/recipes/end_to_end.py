@@ -1,0 +1,148 @@
+"""Stage 2 · end-to-end: adapter + UNet (full or LoRA), optionally LoRA on the LLM, on long captions.
+
+Loss: `DiffusionLoss` (optionally min-SNR weighted) of the UNet conditioned on the adapter's output for
+the example's caption (the empty caption with probability `train.caption_dropout`, for guidance).
+Output: `<out>/adapter` and `<out>/base`, a complete diffusers pipeline holding the new UNet (LoRA merged),
+so `LLMDiffusionPipeline.from_pretrained(base=<out>/base, adapter=<out>/adapter)` loads the result. With
+LLM LoRA, `<out>/llm` holds the merged LLM and the adapter's saved LLM spec points at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from llmdiff.errors import UserError
+from llmdiff.pipeline import LLMDiffusionPipeline
+from llmdiff.training.cache import LatentFeatures, LLMFeatures
+from llmdiff.training.losses import DiffusionLoss
+from llmdiff.training.models import (
+    add_llm_lora,
+    add_unet_lora,
+    build_adapter,
+    denoiser,
+    export_base,
+    frozen_dtype,
+    latent_cache,
+    llm_cache,
+    load_base,
+    load_text_encoder,
+    trainable_parameters,
+)
+from llmdiff.training.recipe import Recipe
+from llmdiff.training.recipes.align import save_adapter
+
+
+class EndToEndRecipe(Recipe):
+    stage = "end_to_end"
+
+    def build(self):
+        config = self.config
+        components = config.components
+        dtype = frozen_dtype(config)
+        if config.data.image_field is None:
+            raise UserError(f"stage {self.stage} needs images: set data.image_field")
+        self.train_llm = "llm" in components
+        self.encoder = load_text_encoder(config, torch.float32 if self.train_llm else dtype).to(self.device)
+        self.pipeline, self.info = load_base(config, dtype, with_clip=False)
+        self.pipeline.to(self.device)
+        unet = self.pipeline.unet
+        unet.requires_grad_(False)
+        self.pipeline.vae.requires_grad_(False)
+        use_cache = config.cache.dir is not None
+        modules = {}
+        if "adapter" in components:
+            modules["adapter"] = build_adapter(config, self.encoder.hidden_size, self.info)
+        else:
+            self.frozen_adapter = build_adapter(config, self.encoder.hidden_size, self.info).to(self.device)
+            self.frozen_adapter.requires_grad_(False)
+        if "unet" in components:
+            if unet.dtype != torch.float32:
+                unet.to(torch.float32)
+            if config.train.unet_lora_rank:
+                add_unet_lora(unet, config.train.unet_lora_rank)
+            else:
+                unet.requires_grad_(True)
+            if config.train.gradient_checkpointing:
+                unet.enable_gradient_checkpointing()
+            modules["unet"] = unet
+        if self.train_llm:
+            add_llm_lora(self.encoder, config.train.llm_lora_rank)
+            if config.train.gradient_checkpointing:
+                self.encoder.model.gradient_checkpointing_enable()
+            modules["llm"] = self.encoder.model
+            self.llm_features = None
+        else:
+            self.llm_features = LLMFeatures(self.encoder, llm_cache(config).open() if use_cache and config.cache.llm else None)
+        latents_cached = use_cache and config.cache.latents and not config.data.random_flip
+        self.latents = LatentFeatures(self.pipeline.vae, self.images, latent_cache(config).open() if latents_cached else None)
+        self.diffusion_loss = DiffusionLoss.from_scheduler(self.pipeline.scheduler, config.loss.min_snr_gamma)
+        return modules
+
+    def param_groups(self):
+        optim = self.config.optim
+        rates = {"adapter": optim.lr, "unet": optim.unet_lr or optim.lr, "llm": optim.llm_lr or optim.lr}
+        return [{"params": trainable_parameters(module), "lr": rates[name]} for name, module in self.models.items()]
+
+    def after_prepare(self):
+        if self.train_llm:
+            self.encoder.model = self.models["llm"]
+
+    @property
+    def unet(self):
+        return self.models.get("unet", self.pipeline.unet)
+
+    @property
+    def adapter(self):
+        return self.models.get("adapter", getattr(self, "frozen_adapter", None))
+
+    def encode(self, texts: list[str]):
+        if self.llm_features is not None:
+            states, mask = self.llm_features(texts)
+            return states.to(self.device), mask.to(self.device)
+        encoded = self.encoder.encode(texts)
+        return encoded.hidden_states, encoded.attention_mask
+
+    def compute_loss(self, batch):
+        latents, kept = self.latents(batch, self.generator)
+        if not kept:
+            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
+        texts = self.drop_captions([batch[i].text for i in kept])
+        states, mask = self.encode(texts)
+        out = self.adapter(states, mask)
+        denoise = denoiser(self.unet, self.info, out.prompt_embeds, out.pooled_prompt_embeds, self.config.data.resolution)
+        return {"loss": self.diffusion_loss(denoise, latents.to(self.device), self.generator)}
+
+    def llm_spec(self, directory: Path) -> str | None:
+        if self.train_llm:
+            return str((directory / "llm").resolve())
+        llm = self.config.model.llm
+        return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
+
+    def export(self, directory: Path) -> None:
+        adapter = self.exported("adapter") if "adapter" in self.models else self.frozen_adapter
+        if self.train_llm:
+            llm = self.exported("llm").merge_and_unload()
+            llm.save_pretrained(directory / "llm", safe_serialization=True)
+            self.encoder.tokenizer.save_pretrained(directory / "llm")
+            self.unwrapped()["llm"].save_pretrained(directory / "llm_lora")
+        save_adapter(adapter, self.encoder, directory / "adapter", self.llm_spec(directory))
+        if "unet" in self.models:
+            unet = self.exported("unet")
+            if self.config.train.unet_lora_rank:
+                unet.fuse_lora()
+                unet.unload_lora()
+            export_base(self.config.model.base, directory / "base", {"unet": unet})
+
+    def sample_images(self, prompts):
+        unet = self.pipeline.unet
+        self.pipeline.unet = self.accelerator.unwrap_model(self.unet)
+        try:
+            pipe = LLMDiffusionPipeline(self.pipeline, self.encoder, self.accelerator.unwrap_model(self.adapter), self.info)
+            log = self.config.log
+            return pipe(prompts, num_inference_steps=log.sample_steps, guidance_scale=log.sample_guidance,
+                        seed=log.sample_seed, height=self.config.data.resolution,
+                        width=self.config.data.resolution, progress=False).images
+        finally:
+            self.pipeline.unet = unet
