@@ -20,6 +20,8 @@ def register(subparsers) -> None:
                         "(repeatable; rows keep the order given, CLIP rows first)")
     parser.add_argument("-o", "--output", required=True, help="folder for shapes_eval.json and shapes_eval.md")
     parser.add_argument("--scenes", type=int, default=500, help="held-out test scenes per column (default 500)")
+    parser.add_argument("--world", help="the dataset's world.json, when the models were trained in a world other "
+                        "than the default")
     parser.add_argument("--first-seed", type=int, help="first scene seed (default: the world's test split)")
     parser.add_argument("--languages", default="en,zh,fr,es,de,ja", help="paragraph languages, comma-separated")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
@@ -64,7 +66,16 @@ def eval_shapes(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown language {unknown[0]!r}; known: {', '.join(LANGUAGES)}")
     check_generation_args(args.steps, args.guidance, None, None, 1)
+    world = None
+    if args.world:
+        import json
+
+        try:
+            world = json.loads(Path(args.world).read_text(encoding="utf-8"))["world"]
+        except (OSError, ValueError, KeyError) as error:
+            raise UserError(f"cannot read the world from '{args.world}': {error}") from None
     config = ShapesEvalConfig(
+        world=world,
         num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=args.steps,
         guidance_scale=args.guidance, batch_size=args.batch_size,
     )

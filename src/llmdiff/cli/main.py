@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "llmdiff.cli.serve",
     "llmdiff.cli.eval",
     "llmdiff.cli.study",
+    "llmdiff.cli.shapes",
 )
 
 

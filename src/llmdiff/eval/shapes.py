@@ -54,6 +54,13 @@ class ShapesEvalConfig:
     steps: int = 30
     guidance_scale: float = 5.0
     batch_size: int = 16
+    world: dict | None = None
+    """The world the models were trained in (a dataset's world.json "world" entry); None: the default."""
+
+    def world_config(self):
+        from llmdiff.worlds.shapes import WorldConfig
+
+        return WorldConfig.from_dict(self.world) if self.world else WorldConfig()
 
     def __post_init__(self) -> None:
         if self.num_scenes < 1:
@@ -102,11 +109,11 @@ def bootstrap_mean_interval(values: Sequence[float], samples: int = BOOTSTRAP_SA
 
 def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Callable[[int], None] | None = None):
     """Every condition's cell for one model, scored by the oracle. Returns {condition name: CellResult}."""
-    from llmdiff.worlds.shapes import WorldConfig, caption_record, clip_tokenizer, compare, parse_image, sample_scene
+    from llmdiff.worlds.shapes import caption_record, clip_tokenizer, compare, parse_image, sample_scene
     from llmdiff.worlds.shapes import CLIP_WINDOW
     from llmdiff.worlds.shapes.tokens import mention_positions
 
-    world = WorldConfig()
+    world = config.world_config()
     first = config.first_seed if config.first_seed is not None else test_split_start()
     seeds = list(range(first, first + config.num_scenes))
     scenes = [sample_scene(seed, world) for seed in seeds]
@@ -144,9 +151,9 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
 
 
 def test_split_start() -> int:
-    from llmdiff.worlds.shapes import dataset
+    from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
 
-    return dataset.SPLITS["test"][0]
+    return SPLIT_SEED_BASE["test"]
 
 
 def format_table(table: dict[str, dict[str, dict]], condition_names: list[str]) -> str:
@@ -180,12 +187,6 @@ def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[
     return json_path, markdown_path
 
 
-def _world_config():
-    from llmdiff.worlds.shapes import WorldConfig
-
-    return WorldConfig()
-
-
 def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
     """The base model with its own CLIP encoder (which keeps 77 tokens), as a `Generate`."""
     import torch
@@ -198,7 +199,7 @@ def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") 
 
     def generate(prompts: list[str], seeds: list[int]) -> list:
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        side = _world_config().resolution
+        side = config.world_config().resolution
         return pipeline(
             prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale, generator=generators,
             height=side, width=side,
@@ -221,7 +222,7 @@ def llm_model(model_dir: str | Path, config: ShapesEvalConfig, device: str = "cp
 
     def generate(prompts: list[str], seeds: list[int]) -> list:
         generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        side = _world_config().resolution
+        side = config.world_config().resolution
         return pipe(
             prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale,
             generator=generators, progress=False, height=side, width=side,

@@ -65,6 +65,9 @@ class DataSource:
     """auto, jsonl, csv or webdataset."""
     weight: int = 1
     """How many times the source is repeated per epoch (map-style sources only)."""
+    split: str | None = None
+    """Keep only records whose `split` field equals this (a shapes-world dataset holds every split in one
+    records.jsonl); None keeps all."""
 
     def __post_init__(self) -> None:
         _check(self.format in ("auto", "jsonl", "csv", "webdataset"), f"data source format {self.format!r} unknown")

@@ -198,7 +198,8 @@ class ExampleStream:
             for file in files:
                 found = []
                 for index, record in enumerate(_read_rows(kind, file)):
-                    found += record_examples(record, config, file.parent, f"{file.stem}-{index}")
+                    if source.split is None or record.get("split") == source.split:
+                        found += record_examples(record, config, file.parent, f"{file.stem}-{index}")
                 self.examples += found * source.weight
         if not self.examples and not self.shards:
             raise UserError("the training data holds no examples with the configured text fields "
@@ -226,9 +227,11 @@ class ExampleStream:
         if self.config.shuffle:
             rng.shuffle(shards)
         buffer: list[Example] = []
-        for path, _source in shards:
+        for path, source in shards:
             for sample in iter_tar_samples(path):
                 record = webdataset_record(sample, self.config)
+                if source.split is not None and record.get("split") != source.split:
+                    continue
                 for example in record_examples(record, self.config, None, sample["__key__"]):
                     if not self.config.shuffle:
                         yield example

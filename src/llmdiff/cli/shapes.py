@@ -1,0 +1,169 @@
+"""`llmdiff shapes`: the shapes world's datasets, single renders and the faithfulness oracle."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "shapes",
+        help="the shapes world: datasets, renders and the oracle",
+        description="A procedural paragraph-to-image world with an exact faithfulness oracle (docs/shapes.md).",
+    )
+    commands = parser.add_subparsers(dest="shapes_command", required=True, metavar="SUBCOMMAND")
+
+    make = commands.add_parser("make", help="write a dataset: images, records.jsonl, figure, optional shards",
+                               description="Write N samples (images + one JSONL of records with every caption, "
+                               "token counts and first-mention positions) split into train/val/test by disjoint seed ranges.")
+    make.add_argument("--n", type=int, required=True, help="number of samples over all splits")
+    make.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
+    _add_world_arguments(make)
+    make.add_argument("--languages", default=None, help="comma-separated, from en,zh,fr,es,de,ja (default: all)")
+    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph (default: both)")
+    make.add_argument("--val-fraction", type=float, default=0.05, help="share of samples in val (default 0.05)")
+    make.add_argument("--test-fraction", type=float, default=0.05, help="share of samples in test (default 0.05)")
+    make.add_argument("--shards", type=int, default=0, metavar="SIZE",
+                      help="also write webdataset tar shards of SIZE samples each (default: none)")
+    make.add_argument("--workers", type=int, default=2, help="processes making samples (default 2)")
+    make.add_argument("--llm", default=None, help="LLM whose tokenizer counts tokens (default: the default LLM)")
+    make.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    make.set_defaults(func=make_command)
+
+    stats = commands.add_parser("stats", help="caption-length statistics and figure of a dataset",
+                                description="Print token-count statistics of a dataset's captions and draw the "
+                                "caption-length figure (short vs paragraph, base and LLM tokenizer, 77-token line).")
+    stats.add_argument("dataset", help="dataset directory (holding records.jsonl)")
+    stats.add_argument("--figure", default=None, help="output PNG (default: DATASET/caption_lengths.png)")
+    stats.add_argument("--language", default="en", help="language of the figure (default en)")
+    stats.set_defaults(func=stats_command)
+
+    render = commands.add_parser("render", help="render one scene and print its caption")
+    render.add_argument("--seed", type=int, required=True, help="scene seed")
+    render.add_argument("--out", required=True, help="output PNG")
+    _add_world_arguments(render)
+    render.add_argument("--language", default="en", help="caption language (default en)")
+    render.add_argument("--style", default="paragraph", help="caption style: short or paragraph (default paragraph)")
+    render.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
+    render.set_defaults(func=render_command)
+
+    tokenizer = commands.add_parser("tokenizer", help="regenerate the base CLIP-format tokenizer",
+                                    description="Train the world's base tokenizer on its English captions, "
+                                    "reproducibly (default: over the shipped copy).")
+    tokenizer.add_argument("--out", default=None, help="output directory (default: the package's clip_tokenizer/)")
+    tokenizer.set_defaults(func=tokenizer_command)
+
+    score = commands.add_parser("score", help="score an image against the scene of a seed (prints JSON)")
+    score.add_argument("image", help="image file, RGB at the world's resolution")
+    score.add_argument("--seed", type=int, required=True, help="seed of the scene the image should show")
+    _add_world_arguments(score)
+    score.set_defaults(func=score_command)
+
+
+def _add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("world")
+    group.add_argument("--resolution", type=int, default=64, help="image side in pixels (default 64)")
+    group.add_argument("--grid", type=int, default=3, help="cells per side (default 3)")
+    group.add_argument("--min-objects", type=int, default=1, help="fewest objects per scene (default 1)")
+    group.add_argument("--max-objects", type=int, default=5, help="most objects per scene (default 5)")
+
+
+def _world_config(args: argparse.Namespace):
+    from llmdiff.worlds.shapes import WorldConfig
+
+    return WorldConfig(grid=args.grid, min_objects=args.min_objects, max_objects=args.max_objects,
+                       resolution=args.resolution)
+
+
+def _names(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    return default if value is None else tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def make_command(args: argparse.Namespace) -> int:
+    import sys
+    import time
+
+    from llmdiff.worlds.shapes import LANGUAGES, STYLES
+    from llmdiff.worlds.shapes.dataset import (
+        DatasetConfig,
+        make_dataset,
+        prepare_output,
+    )
+
+    config = DatasetConfig(
+        n=args.n, world=_world_config(args), languages=_names(args.languages, tuple(LANGUAGES)),
+        styles=_names(args.styles, STYLES), val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        shard_size=args.shards, workers=args.workers,
+    )
+    prepare_output(args.out, args.overwrite)  # refuse before loading any tokenizer
+    from llmdiff.loading import load_llm_tokenizer
+
+    llm_tokenizer = load_llm_tokenizer(args.llm)
+    started = time.perf_counter()
+    stats = make_dataset(config, args.out, llm_tokenizer, overwrite=True)
+    seconds = time.perf_counter() - started
+    english = stats.get("en", {}).get("paragraphs_with_object_after_window")
+    late = f"; {english:.0%} of English paragraphs describe an object after token 76" if english is not None else ""
+    print(f"wrote {args.n} samples {config.split_sizes()} to {args.out} in {seconds:.1f} s{late}", file=sys.stderr)
+    return 0
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from llmdiff.errors import UserError
+    from llmdiff.worlds.shapes.stats import histograms_from_jsonl
+
+    records = Path(args.dataset) / "records.jsonl"
+    if not records.is_file():
+        raise UserError(f"{records} not found; is {args.dataset} a dataset made by `llmdiff shapes make`?")
+    histograms = histograms_from_jsonl(records)
+    figure = Path(args.figure) if args.figure else Path(args.dataset) / "caption_lengths.png"
+    if histograms.plot(figure, args.language) is None:
+        raise UserError(f"the dataset has no {args.language!r} captions")
+    print(json.dumps(histograms.summary(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def render_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from llmdiff.errors import UserError
+    from llmdiff.worlds.shapes import caption, render, sample_scene
+
+    config = _world_config(args)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise UserError(f"{out} exists; pass --overwrite to replace it")
+    scene = sample_scene(args.seed, config)
+    text = caption(scene, args.style, args.language, args.seed)
+    render(scene, config).save(out)
+    print(text)
+    return 0
+
+
+def score_command(args: argparse.Namespace) -> int:
+    import json
+
+    from PIL import Image, UnidentifiedImageError
+
+    from llmdiff.errors import UserError
+    from llmdiff.worlds.shapes import sample_scene, score
+
+    config = _world_config(args)
+    try:
+        with Image.open(args.image) as image:
+            image.load()
+    except (FileNotFoundError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {args.image}: {error}") from None
+    metrics = score(image, sample_scene(args.seed, config), config)
+    print(json.dumps(metrics.to_dict(), indent=2))
+    return 0
+
+
+def tokenizer_command(args: argparse.Namespace) -> int:
+    from llmdiff.worlds.shapes.tokenizer import TOKENIZER_DIR, train_clip_tokenizer
+
+    print(train_clip_tokenizer(args.out or TOKENIZER_DIR))
+    return 0

@@ -1,0 +1,58 @@
+"""Captions of shapes-world scenes: a `short` English-style alt-text or a long `paragraph`, in six languages.
+
+Captions are deterministic in (scene, style, language, seed). `caption_record` also returns, per object, the
+character span of the sentence that first describes it fully, from which token positions are computed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from llmdiff.errors import UserError
+from llmdiff.worlds.shapes.captions.base import Language
+from llmdiff.worlds.shapes.captions.de import German
+from llmdiff.worlds.shapes.captions.en import English
+from llmdiff.worlds.shapes.captions.es import Spanish
+from llmdiff.worlds.shapes.captions.fr import French
+from llmdiff.worlds.shapes.captions.ja import Japanese
+from llmdiff.worlds.shapes.captions.zh import Chinese
+from llmdiff.worlds.shapes.scene import Scene
+
+STYLES = ("short", "paragraph")
+LANGUAGES: dict[str, type[Language]] = {
+    "en": English, "zh": Chinese, "fr": French, "es": Spanish, "de": German, "ja": Japanese,
+}
+
+
+@dataclass(frozen=True)
+class Caption:
+    text: str
+    style: str
+    language: str
+    mention_spans: tuple[tuple[int, int], ...] | None
+    """Per scene object, the (start, end) characters of the sentence that first fully describes it;
+    None for short captions, which have no sentences to point at."""
+
+
+def caption_record(scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0) -> Caption:
+    language_ = _language(language)
+    if style not in STYLES:
+        raise UserError(f"unknown caption style {style!r}; known: {', '.join(STYLES)}")
+    # A string seed keeps captions of one scene in different styles and languages independent.
+    rng = random.Random(f"{seed}/{style}/{language}")
+    if style == "short":
+        return Caption(language_.short_caption(scene, rng), style, language, None)
+    text, spans = language_.paragraph(scene, rng)
+    return Caption(text, style, language, tuple(spans))
+
+
+def caption(scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0) -> str:
+    """The caption of `scene` in `style` ("short" or "paragraph") and `language` (see `LANGUAGES`)."""
+    return caption_record(scene, style, language, seed).text
+
+
+def _language(code: str) -> Language:
+    if code not in LANGUAGES:
+        raise UserError(f"unknown language {code!r}; known: {', '.join(LANGUAGES)}")
+    return LANGUAGES[code]()
