@@ -43,6 +43,33 @@ SMOKE_OVERRIDES = [
     "log.sample_every_steps=0", "optim.warmup_steps=0",
 ]
 CACHED_STAGES = {"align"}
+
+# Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
+# (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
+# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages that fit about an hour on 2 CPU cores.
+# LLM stages read the LLM's states of a subset of the training captions (`llm_scenes` scenes in every
+# language), cached once, because running SmolLM2 over every caption is what costs most on a CPU.
+PRESETS = {
+    "default": {"world": [], "template": "default", "llm_scenes": None, "eval_languages": "en,zh,fr,es,de,ja",
+                "stage_overrides": {}},
+    "cpu": {
+        "world": ["--resolution", "32", "--grid", "2", "--max-objects", "3", "--shapes",
+                  "circle,square,triangle,star", "--colours", "red,green,blue,yellow"],
+        "template": "cpu",
+        "llm_scenes": 200,
+        "eval_languages": "en,zh,fr",
+        "stage_overrides": {
+            "base_vae": ["train.max_steps=1200", "optim.warmup_steps=100", "checkpoint.every_steps=300"],
+            "base": ["train.max_steps=1500", "optim.warmup_steps=100", "checkpoint.every_steps=300",
+                     "log.sample_every_steps=500"],
+            "align": ["train.max_steps=400", "train.batch_size=32", "optim.warmup_steps=50",
+                      "checkpoint.every_steps=200"],
+            "end_to_end": ["train.max_steps=400", "optim.warmup_steps=50", "checkpoint.every_steps=200"],
+            "quality": ["train.max_steps=100", "checkpoint.every_steps=100"],
+        },
+    },
+}
+RESOLUTION_STAGES = {"base_vae", "base", "end_to_end", "quality"}
 """Stages whose frozen-LLM states are worth caching first (stage 1 reads the same captions many times)."""
 
 
@@ -88,10 +115,22 @@ def write_curated(records: Path, out: Path, limit: int) -> None:
     print(f"curated set: {kept} records -> {out}")
 
 
+def write_subset(records: Path, out: Path, scenes: int) -> None:
+    """The first `scenes` training records: the captions the LLM stages read on a CPU."""
+    kept = 0
+    with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
+        for line in source:
+            if kept < scenes and json.loads(line)["split"] == "train":
+                target.write(line)
+                kept += 1
+    print(f"LLM-stage subset: {kept} scenes -> {out}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50_000, help="dataset size over all splits (default 50000)")
     parser.add_argument("--scenes", type=int, default=500, help="test scenes per evaluation column (default 500)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="world and stage lengths")
     parser.add_argument("--smoke", action="store_true", help="two optimizer steps per stage on a small dataset")
     parser.add_argument("--package", nargs="?", const=PACKAGE, type=Path, metavar="DIR",
                         help="copy the final model (fp16, with a model card) to DIR, by default "
@@ -115,22 +154,38 @@ def main() -> int:
     log = json.loads(log_path.read_text()) if log_path.is_file() else {}
     log["hardware"] = hardware()
 
+    preset = PRESETS[args.preset]
+    log["preset"] = args.preset
     if not (DATA / "records.jsonl").is_file():
-        run([*llmdiff, "shapes", "make", "--n", str(n), "--out", str(DATA), "--overwrite"], log, "dataset")
+        run([*llmdiff, "shapes", "make", "--n", str(n), "--out", str(DATA), "--overwrite", *preset["world"]],
+            log, "dataset")
+    world = json.loads((DATA / "world.json").read_text())["world"]
+    llm_records = DATA / "records.jsonl"
+    llm_data = []
+    if preset["llm_scenes"] and not args.smoke:
+        llm_records = DATA / "llm_subset.jsonl"
+        if not llm_records.is_file():
+            write_subset(DATA / "records.jsonl", llm_records, preset["llm_scenes"])
+        llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
-        write_curated(DATA / "records.jsonl", curated, limit=200 if args.smoke else 5000)
+        write_curated(llm_records, curated, limit=200 if args.smoke else 5000)
     if not (TEMPLATE / "model_index.json").is_file():
-        run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE)], log, "template")
+        run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
+            log, "template")
     for name, config, done in STAGES:
         if done.exists():
             print(f"== {name}: done ({done})")
             continue
-        if name in CACHED_STAGES and not args.smoke:
-            run([*llmdiff, "cache", config], log, f"{name}_cache")
-        stage_dir = done.parent
-        resume = ["--resume", "latest"] if (stage_dir / "checkpoints" / "latest").exists() else []
-        run([*llmdiff, "train", config, *resume, *overrides], log, name)
+        stage_overrides = [] if args.smoke else list(preset["stage_overrides"].get(name, []))
+        if name in RESOLUTION_STAGES:
+            stage_overrides.append(f"data.resolution={world['resolution']}")
+        if name in ("align", "end_to_end"):
+            stage_overrides += llm_data
+        if name in CACHED_STAGES and not args.smoke and not (done.parent / "checkpoints").exists():
+            run([*llmdiff, "cache", config, *stage_overrides], log, f"{name}_cache")
+        resume = ["--resume", "latest"] if (done.parent / "checkpoints" / "latest").exists() else []
+        run([*llmdiff, "train", config, *resume, *overrides, *stage_overrides], log, name)
     # Stage 1 changes only the adapter: its model is the base model's UNet with the stage-1 adapter.
     align_base = RUNS / "align" / "base"
     if not align_base.exists():
@@ -138,6 +193,7 @@ def main() -> int:
 
     evaluation = RUNS / "eval"
     run([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
+         "--languages", preset["eval_languages"],
          "--steps", "2" if args.smoke else "20",
          "--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
          "--model", f"stage 1 (align)={RUNS / 'align'}",

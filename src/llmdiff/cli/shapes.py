@@ -66,13 +66,18 @@ def _add_world_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grid", type=int, default=3, help="cells per side (default 3)")
     group.add_argument("--min-objects", type=int, default=1, help="fewest objects per scene (default 1)")
     group.add_argument("--max-objects", type=int, default=5, help="most objects per scene (default 5)")
+    group.add_argument("--shapes", help="comma-separated shapes (default: all of circle,square,triangle,diamond,cross,star)")
+    group.add_argument("--colours", help="comma-separated colours (default: all of red,green,blue,yellow,purple,orange)")
+    group.add_argument("--sizes", help="comma-separated sizes (default: small,large)")
 
 
 def _world_config(args: argparse.Namespace):
     from llmdiff.worlds.shapes import WorldConfig
 
+    default = WorldConfig()
     return WorldConfig(grid=args.grid, min_objects=args.min_objects, max_objects=args.max_objects,
-                       resolution=args.resolution)
+                       resolution=args.resolution, shapes=_names(args.shapes, default.shapes),
+                       colours=_names(args.colours, default.colours), sizes=_names(args.sizes, default.sizes))
 
 
 def _names(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
