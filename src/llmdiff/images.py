@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from llmdiff.files import atomic_output
 from llmdiff.errors import UserError
 
 METADATA_KEY = "llmdiff"
@@ -42,16 +42,8 @@ def save_png(image: Image.Image, path: str | os.PathLike, metadata: dict) -> Non
         if isinstance(value, (str, int, float)) and value is not None:
             info.add_itxt(key, str(value))
     info.add_itxt(METADATA_KEY, json.dumps(metadata, ensure_ascii=False))
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG", pnginfo=info)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, "wb") as file:
+        image.save(file, format="PNG", pnginfo=info)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

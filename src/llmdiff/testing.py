@@ -13,19 +13,7 @@ from pathlib import Path
 
 import torch
 
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's (and GPT-2's) reversible map from bytes to printable characters."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
+from llmdiff.worlds.shapes.tokenizer import bytes_to_unicode
 
 
 def make_clip_tokenizer(path: str | Path, words: tuple[str, ...] = ()) -> Path:

@@ -1,54 +1,18 @@
-"""Small file helpers shared by the data commands: atomic outputs, chunked streaming, size parsing."""
+"""Small helpers shared by the data commands: chunked streaming and size parsing (atomic outputs and
+batching live in `llmdiff.files`, re-exported here)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import IO, TypeVar
+from typing import TypeVar
 
 from llmdiff.errors import UserError
+from llmdiff.files import atomic_output, batched  # noqa: F401 - part of this module's API
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
-    """Open a temp file beside `path`; it replaces `path` only if the block finishes without error.
-
-    A crash or Ctrl-C therefore never leaves a half-written output under the real name.
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UserError(f"output folder '{path.parent}' does not exist")
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(handle, mode, encoding=encoding) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Lists of up to `size` consecutive items (itertools.batched arrives only in Python 3.12)."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def map_streaming(function: Callable[[T], R], items: Iterable[T], workers: int, chunk: int = 64) -> Iterator[R]:

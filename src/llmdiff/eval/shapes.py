@@ -174,7 +174,7 @@ def format_table(table: dict[str, dict[str, dict]], condition_names: list[str]) 
 
 def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[Path, Path]:
     """JSON with every number and a Markdown table, both written atomically."""
-    from llmdiff.data.files import atomic_output
+    from llmdiff.files import atomic_output
 
     output.mkdir(parents=True, exist_ok=True)
     names = [c.name for c in conditions(config.languages)]

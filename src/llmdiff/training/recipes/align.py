@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from llmdiff.pipeline import TEXT_ENCODER_CONFIG_NAME, LLMDiffusionPipeline
 from llmdiff.training.cache import LatentFeatures, LLMFeatures, TeacherFeatures
 from llmdiff.training.losses import AlignLoss, DiffusionLoss

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmdiff.files import batched
 from llmdiff.errors import UserError
 from llmdiff.worlds.shapes.captions import LANGUAGES, STYLES, caption_record
 from llmdiff.worlds.shapes.config import WorldConfig
@@ -154,7 +155,7 @@ def make_dataset(config: DatasetConfig, out: str | Path, llm_tokenizer, overwrit
     shards = _ShardWriters(out / "shards", config.shard_size) if config.shard_size else None
     histograms = LengthHistograms()
     temporary = out / "records.jsonl.tmp"
-    batches = _batches(sample_seeds(config), config.batch_size)
+    batches = batched(sample_seeds(config), config.batch_size)
     pool = None
     if config.workers > 1:
         import multiprocessing
@@ -189,17 +190,6 @@ def make_dataset(config: DatasetConfig, out: str | Path, llm_tokenizer, overwrit
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     histograms.plot(out / "caption_lengths.png")
     return stats
-
-
-def _batches(items, size: int):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 _WORKER: dict = {}  # per worker process: its config and tokenizers, set once by _start_worker
