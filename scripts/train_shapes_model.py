@@ -42,7 +42,8 @@ SMOKE_OVERRIDES = [
     "train.max_steps=2", "train.batch_size=4", "checkpoint.every_steps=1", "log.every_steps=1",
     "log.sample_every_steps=0", "optim.warmup_steps=0",
 ]
-CACHED_STAGES = {"align"}
+CACHED_STAGES = {"align", "end_to_end", "quality"}
+"""Stages whose frozen-LLM states (and latents) are cached first: each caption is read many times."""
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
@@ -56,16 +57,16 @@ PRESETS = {
         "world": ["--resolution", "32", "--grid", "2", "--max-objects", "3", "--shapes",
                   "circle,square,triangle,star", "--colours", "red,green,blue,yellow"],
         "template": "cpu",
-        "llm_scenes": 200,
-        "eval_languages": "en,zh,fr",
+        "llm_scenes": 80,
+        "eval_languages": "en,zh",
         "stage_overrides": {
             "base_vae": ["train.max_steps=1200", "optim.warmup_steps=100", "checkpoint.every_steps=300"],
             "base": ["train.max_steps=1500", "optim.warmup_steps=100", "checkpoint.every_steps=300",
                      "log.sample_every_steps=500"],
-            "align": ["train.max_steps=400", "train.batch_size=32", "optim.warmup_steps=50",
-                      "checkpoint.every_steps=200"],
-            "end_to_end": ["train.max_steps=400", "optim.warmup_steps=50", "checkpoint.every_steps=200"],
-            "quality": ["train.max_steps=100", "checkpoint.every_steps=100"],
+            "align": ["train.max_steps=150", "train.batch_size=32", "optim.warmup_steps=20",
+                      "checkpoint.every_steps=50"],
+            "end_to_end": ["train.max_steps=150", "optim.warmup_steps=20", "checkpoint.every_steps=50"],
+            "quality": ["train.max_steps=40", "checkpoint.every_steps=20"],
         },
     },
 }
