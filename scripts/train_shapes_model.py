@@ -95,36 +95,33 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
-def write_curated(records: Path, out: Path, limit: int) -> None:
-    """Stage 3's small curated set: train scenes whose English paragraph describes an object past CLIP's window.
+def write_selected(records: Path, out: Path, keep, limit: int, what: str) -> None:
+    """The first `limit` records for which `keep(record)` holds, as JSONL lines copied unchanged."""
+    kept = 0
+    with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
+        for line in source:
+            if kept >= limit:
+                break
+            if keep(json.loads(line)):
+                target.write(line)
+                kept += 1
+    print(f"{what}: {kept} records -> {out}")
+
+
+def is_train(record: dict) -> bool:
+    return record["split"] == "train"
+
+
+def describes_late_object(record: dict) -> bool:
+    """Stage 3's curation: a train scene whose English paragraph describes an object past CLIP's window.
 
     Those are the examples the method exists for; a curated set of real photographs would instead be chosen
     by aesthetic score (`llmdiff data filter --score`).
     """
     from llmdiff.worlds.shapes import CLIP_WINDOW
 
-    kept = 0
-    with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
-        for line in source:
-            record = json.loads(line)
-            mentions = record["captions"].get("en", {}).get("paragraph", {}).get("mentions", [])
-            if record["split"] == "train" and any(m["clip_token"] >= CLIP_WINDOW for m in mentions):
-                target.write(line)
-                kept += 1
-                if kept >= limit:
-                    break
-    print(f"curated set: {kept} records -> {out}")
-
-
-def write_subset(records: Path, out: Path, scenes: int) -> None:
-    """The first `scenes` training records: the captions the LLM stages read on a CPU."""
-    kept = 0
-    with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
-        for line in source:
-            if kept < scenes and json.loads(line)["split"] == "train":
-                target.write(line)
-                kept += 1
-    print(f"LLM-stage subset: {kept} scenes -> {out}")
+    mentions = record["captions"].get("en", {}).get("paragraph", {}).get("mentions", [])
+    return is_train(record) and any(m["clip_token"] >= CLIP_WINDOW for m in mentions)
 
 
 def main() -> int:
@@ -166,11 +163,11 @@ def main() -> int:
     if preset["llm_scenes"] and not args.smoke:
         llm_records = DATA / "llm_subset.jsonl"
         if not llm_records.is_file():
-            write_subset(DATA / "records.jsonl", llm_records, preset["llm_scenes"])
+            write_selected(DATA / "records.jsonl", llm_records, is_train, preset["llm_scenes"], "LLM-stage subset")
         llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
-        write_curated(llm_records, curated, limit=200 if args.smoke else 5000)
+        write_selected(llm_records, curated, describes_late_object, 200 if args.smoke else 5000, "curated set")
     if not (TEMPLATE / "model_index.json").is_file():
         run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
             log, "template")

@@ -187,30 +187,33 @@ def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[
     return json_path, markdown_path
 
 
-def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
-    """The base model with its own CLIP encoder (which keeps 77 tokens), as a `Generate`."""
+def _as_generate(call, config: ShapesEvalConfig) -> Generate:
+    """A pipeline call as a `Generate`: one CPU generator per seed, the world's size, the config's settings."""
     import torch
 
+    side = config.world_config().resolution
+    settings = dict(num_inference_steps=config.steps, guidance_scale=config.guidance_scale, height=side, width=side)
+
+    def generate(prompts: list[str], seeds: list[int]) -> list:
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        return call(prompts, generator=generators, **settings).images
+
+    return generate
+
+
+def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
+    """The base model with its own CLIP encoder (which keeps 77 tokens), as a `Generate`."""
     from llmdiff.pipeline import load_base_pipeline
 
     pipeline, _ = load_base_pipeline(base, with_clip=True)
     pipeline.to(device)
     pipeline.set_progress_bar_config(disable=True)
-
-    def generate(prompts: list[str], seeds: list[int]) -> list:
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        side = config.world_config().resolution
-        return pipeline(
-            prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale, generator=generators,
-            height=side, width=side,
-        ).images
-
-    return generate
+    return _as_generate(pipeline, config)
 
 
 def llm_model(model_dir: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:
     """An LLM-conditioned model directory (`base/` + `adapter/`) as a `Generate`."""
-    import torch
+    from functools import partial
 
     from llmdiff.pipeline import LLMDiffusionPipeline
 
@@ -219,13 +222,4 @@ def llm_model(model_dir: str | Path, config: ShapesEvalConfig, device: str = "cp
         if not (model_dir / part).is_dir():
             raise UserError(f"model directory '{model_dir}' has no {part}/ folder")
     pipe = LLMDiffusionPipeline.from_pretrained(base=model_dir / "base", adapter=model_dir / "adapter", device=device)
-
-    def generate(prompts: list[str], seeds: list[int]) -> list:
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        side = config.world_config().resolution
-        return pipe(
-            prompts, num_inference_steps=config.steps, guidance_scale=config.guidance_scale,
-            generator=generators, progress=False, height=side, width=side,
-        ).images
-
-    return generate
+    return _as_generate(partial(pipe, progress=False), config)
