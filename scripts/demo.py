@@ -1,8 +1,8 @@
-"""The main job: draw the scene an English and a Chinese paragraph describe.
+"""The main job: draw the shapes-world scene an English and a Chinese paragraph describe.
 
-Uses the trained default model when it is installed. Until then it builds a tiny, untrained SD1.5-shaped
-base model so that the whole path (SmolLM2 reads the paragraph, the adapter maps it, diffusers draws)
-runs end to end; its images are noise, since nothing in it has been trained.
+Uses the trained default model shipped in src/llmdiff/models/shapes. Without it (a checkout that has
+not got it), it builds a tiny, untrained SD1.5-shaped base model so that the whole path (SmolLM2 reads
+the paragraph, the adapter maps it, diffusers draws) still runs end to end; those images are noise.
 """
 
 import subprocess

@@ -47,31 +47,36 @@ CACHED_STAGES = {"align", "end_to_end", "quality"}
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
-# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages that fit about an hour on 2 CPU cores.
-# LLM stages read the LLM's states of a subset of the training captions (`llm_scenes` scenes in every
-# language), cached once, because running SmolLM2 over every caption is what costs most on a CPU.
+# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 3.5 hours on 2 CPU cores,
+# eval included). LLM stages read the LLM's states of a subset of the training captions (`llm_scenes`
+# scenes, in English and `llm_languages - 1` other languages each, or all), cached once, because running
+# SmolLM2 over every caption is what costs most on a CPU.
 PRESETS = {
-    "default": {"world": [], "template": "default", "llm_scenes": None, "eval_languages": "en,zh,fr,es,de,ja",
-                "stage_overrides": {}},
+    "default": {"world": [], "template": "default", "llm_scenes": None, "llm_languages": None,
+                "eval_languages": "en,zh,fr,es,de,ja", "stage_overrides": {}},
     "cpu": {
         "world": ["--resolution", "32", "--grid", "2", "--max-objects", "3", "--shapes",
                   "circle,square,triangle,star", "--colours", "red,green,blue,yellow"],
         "template": "cpu",
-        "llm_scenes": 80,
-        "eval_languages": "en,zh",
+        "llm_scenes": 1500,
+        "llm_languages": 2,
+        "eval_languages": "en,zh,fr,es,de,ja",
         "stage_overrides": {
             "base_vae": ["train.max_steps=1200", "optim.warmup_steps=100", "checkpoint.every_steps=300"],
-            "base": ["train.max_steps=1500", "optim.warmup_steps=100", "checkpoint.every_steps=300",
-                     "log.sample_every_steps=500"],
-            "align": ["train.max_steps=150", "train.batch_size=32", "optim.warmup_steps=20",
-                      "checkpoint.every_steps=50"],
-            "end_to_end": ["train.max_steps=150", "optim.warmup_steps=20", "checkpoint.every_steps=50"],
-            "quality": ["train.max_steps=40", "checkpoint.every_steps=20"],
+            "base": ["train.max_steps=3600", "optim.warmup_steps=100", "checkpoint.every_steps=300",
+                     "log.sample_every_steps=700"],
+            # Short stages learn faster and average over fewer steps than the full-length ones.
+            "align": ["train.max_steps=400", "optim.lr=5e-4", "optim.warmup_steps=50", "train.ema_decay=0.99",
+                      "checkpoint.every_steps=200"],
+            "end_to_end": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
+                           "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=1000"],
+            "quality": ["train.max_steps=200", "optim.lr=2e-5", "train.ema_decay=0.99", "checkpoint.every_steps=100",
+                        "log.sample_every_steps=0"],
         },
     },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "end_to_end", "quality"}
-"""Stages whose frozen-LLM states are worth caching first (stage 1 reads the same captions many times)."""
+"""Stages that read images, at the world's resolution."""
 
 
 def hardware() -> dict:
@@ -95,14 +100,24 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
-def write_selected(records: Path, out: Path, keep, limit: int, what: str) -> None:
-    """The first `limit` records for which `keep(record)` holds, as JSONL lines copied unchanged."""
+def write_selected(records: Path, out: Path, keep, limit: int, what: str, languages: int | None = None) -> None:
+    """The first `limit` records for which `keep(record)` holds, as JSONL lines.
+
+    With `languages`, each record keeps the captions of English and `languages - 1` other languages, in
+    turn from one record to the next: more scenes (layouts) for the same number of LLM passes.
+    """
     kept = 0
     with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
         for line in source:
             if kept >= limit:
                 break
-            if keep(json.loads(line)):
+            record = json.loads(line)
+            if keep(record):
+                if languages:
+                    others = sorted(language for language in record["captions"] if language != "en")
+                    chosen = {"en", *(others[(kept + i) % len(others)] for i in range(min(languages - 1, len(others))))}
+                    record["captions"] = {k: v for k, v in record["captions"].items() if k in chosen}
+                    line = json.dumps(record, ensure_ascii=False) + "\n"
                 target.write(line)
                 kept += 1
     print(f"{what}: {kept} records -> {out}")
@@ -163,7 +178,8 @@ def main() -> int:
     if preset["llm_scenes"] and not args.smoke:
         llm_records = DATA / "llm_subset.jsonl"
         if not llm_records.is_file():
-            write_selected(DATA / "records.jsonl", llm_records, is_train, preset["llm_scenes"], "LLM-stage subset")
+            write_selected(DATA / "records.jsonl", llm_records, is_train, preset["llm_scenes"], "LLM-stage subset",
+                           preset["llm_languages"])
         llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
@@ -171,6 +187,10 @@ def main() -> int:
     if not (TEMPLATE / "model_index.json").is_file():
         run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
             log, "template")
+    if not (RUNS / "align" / "adapter").exists():
+        # The frozen LLM's states of every caption the LLM stages read: they do not depend on the base
+        # model, and the later stages' `llmdiff cache` then finds them (same LLM, layers and cache key).
+        run([*llmdiff, "cache", ROOT / "configs/shapes/align.yaml", "cache.teacher=false", *llm_data], log, "llm_states")
     for name, config, done in STAGES:
         if done.exists():
             print(f"== {name}: done ({done})")
@@ -220,14 +240,16 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     settings = json.loads((model / "adapter" / TEXT_ENCODER_CONFIG_NAME).read_text())
     settings.pop("llm", None)  # the default LLM, found wherever it is installed
     (staging / "adapter" / TEXT_ENCODER_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+    shutil.copy(DATA / "world.json", staging / "world.json")  # the world it draws, for scoring its images
     table = (evaluation / "shapes_eval.md").read_text(encoding="utf-8")
-    timings = "\n".join(f"| {k} | {v['seconds']} s |" for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
+    timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` {v.get('note', '')} |"
+                         for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
     (staging / "README.md").write_text(
         "# The shapes-world default model\n\n"
         "Trained with `python scripts/train_shapes_model.py --package` (configs/shapes/*.yaml): a VAE and a "
         "CLIP-conditioned UNet on short English captions of the shapes world, then stage 1 (align), stage 2 "
         "(end-to-end) and stage 3 (quality) with SmolLM2-135M-Instruct reading paragraphs in six languages.\n\n"
-        f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time |\n| --- | --- |\n{timings}\n\n"
+        f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n\n"
         f"## Held-out scores (oracle)\n\n{table}",
         encoding="utf-8",
     )

@@ -30,10 +30,17 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             yield file
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; an output gets the usual mode
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

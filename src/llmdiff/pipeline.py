@@ -144,13 +144,17 @@ class LLMDiffusionPipeline:
         dtype: torch.dtype = torch.float32,
         device: str | torch.device | None = None,
         with_clip: bool = False,
+        text_encoder: LLMTextEncoder | None = None,
     ) -> "LLMDiffusionPipeline":
         """Load a base model, an LLM and an adapter by hub id or local path.
 
         `adapter=None` builds a freshly initialised adapter (random weights, `adapter_config` overrides
         its defaults) sized for this LLM and base model. An adapter directory may carry the LLM and
         encoder settings it was trained with; `llm` and `text_encoder_config` override those.
+        `text_encoder` is an already loaded encoder to use instead (several pipelines can share one).
         """
+        if text_encoder is not None and (llm is not None or text_encoder_config is not None):
+            raise UserError("pass either text_encoder or llm/text_encoder_config, not both")
         if base is None:
             raise UserError(
                 "no base model given: pass base= (CLI: --base) with a diffusers SD1.5- or SDXL-format model "
@@ -160,9 +164,10 @@ class LLMDiffusionPipeline:
         if adapter is not None:
             check_source("adapter", str(adapter))
         pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip)
-        text_encoder = LLMTextEncoder.from_pretrained(
-            llm if llm is not None else saved_llm, config=text_encoder_config or saved_config, dtype=dtype
-        )
+        if text_encoder is None:
+            text_encoder = LLMTextEncoder.from_pretrained(
+                llm if llm is not None else saved_llm, config=text_encoder_config or saved_config, dtype=dtype
+            )
         if adapter is None:
             options = {"llm_dim": text_encoder.hidden_size, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
             module = LLMAdapter(**{**options, **(adapter_config or {})})

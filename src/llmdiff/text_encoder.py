@@ -79,6 +79,24 @@ def validate_prompt(prompt: object) -> str:
     return prompt
 
 
+def _drop_unread_layers(model: nn.Module, deepest: int, num_layers: int) -> int:
+    """Remove the layers after hidden state `deepest` when nothing reads them; returns the layers kept.
+
+    Exact, not an approximation: state k is layer k's output, and only the last state passes through
+    the final norm, which is replaced by the identity once the last layer is gone. Done for the
+    decoder-only families' layout (`layers` + `norm`: Llama, Qwen, Gemma, Mistral...), where it saves
+    up to most of the forward pass; other models run whole.
+    """
+    layers, norm = getattr(model, "layers", None), getattr(model, "norm", None)
+    if deepest >= num_layers or not isinstance(layers, nn.ModuleList) or len(layers) != num_layers:
+        return num_layers
+    if not isinstance(norm, nn.Module):
+        return num_layers
+    model.layers = layers[:deepest]
+    model.norm = nn.Identity()
+    return deepest
+
+
 class LLMTextEncoder(nn.Module):
     """Any transformers language model (decoder-only or encoder) as a frozen text encoder.
 
@@ -100,6 +118,15 @@ class LLMTextEncoder(nn.Module):
                 raise UserError(
                     f"layer {layer} does not exist: the model has {num_states} hidden states (0..{num_states - 1})"
                 )
+        self._state_indices = [layer % num_states for layer in self.config.layers]
+        kept = getattr(model, "layers", None)
+        if isinstance(kept, nn.ModuleList) and len(kept) < num_states - 1 and max(self._state_indices) > len(kept):
+            raise UserError(
+                f"this model was loaded to read hidden states up to {len(kept)} only; load it again to read "
+                f"layer(s) {', '.join(map(str, self.config.layers))}"
+            )
+        self.layers_run = num_states - 1
+        """Transformer layers that run (fewer than the model has once unread ones are dropped)."""
         if tokenizer.pad_token_id is None:
             # Decoder-only models often have no pad token; any id works since padding is masked out.
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -119,7 +146,10 @@ class LLMTextEncoder(nn.Module):
         """Load a model by hub id, local directory or `.gguf` file (None: the default LLM)."""
         tokenizer = load_llm_tokenizer(llm)
         model = load_llm_model(llm, dtype=dtype)
-        return cls(model, tokenizer, config, name=LLMSource.parse(llm).describe())
+        encoder = cls(model, tokenizer, config, name=LLMSource.parse(llm).describe())
+        # The model is ours alone here (a model passed to __init__ may be shared, so it is left whole).
+        encoder.layers_run = _drop_unread_layers(encoder.model, max(encoder._state_indices), encoder.layers_run)
+        return encoder
 
     def _num_layers(self) -> int:
         model_config = getattr(self.model, "config", None)
@@ -198,7 +228,7 @@ class LLMTextEncoder(nn.Module):
             output_hidden_states=True,
             return_dict=True,
         )
-        states = [outputs.hidden_states[layer] for layer in self.config.layers]
+        states = [outputs.hidden_states[index] for index in self._state_indices]
         if self.config.layer_reduction == "concat":
             hidden = torch.cat(states, dim=-1)
         else:

@@ -103,7 +103,9 @@ def test_instruction_tokens_are_removed(smollm2):
     assert relative_error(without.hidden_states[0], with_instruction.hidden_states[0]) > 1e-2
 
 
-def test_layer_selection_and_reduction(smollm2):
+def test_layer_selection_and_reduction():
+    # Loaded whole (layer -1 is read), so the encoders below can share it.
+    smollm2 = LLMTextEncoder.from_pretrained(None, TextEncoderConfig(layers=(-1,)))
     concat = LLMTextEncoder(
         smollm2.model, smollm2.tokenizer, TextEncoderConfig(layers=(-1, -2, 10), layer_reduction="concat")
     )
@@ -147,3 +149,24 @@ def test_missing_model_fails_fast():
         LLMTextEncoder.from_pretrained("some-org/no-such-model")
     with pytest.raises(UserError, match="does not exist"):
         LLMTextEncoder.from_pretrained("./no/such/dir")
+
+
+@pytest.mark.parametrize("layers", [(1,), (-2,), (0, 2)])
+def test_unread_layers_are_dropped_exactly(tiny_models, layers):
+    config = TextEncoderConfig(layers=layers, layer_reduction="concat")
+    full = LLMTextEncoder.from_pretrained(str(tiny_models["llama"]), TextEncoderConfig(layers=(-1,)))
+    whole = LLMTextEncoder(full.model, full.tokenizer, config)  # a model handed in is never cut
+    dropped = LLMTextEncoder.from_pretrained(str(tiny_models["llama"]), config)
+    num_layers = whole.model.config.num_hidden_layers
+    assert whole.layers_run == num_layers
+    assert dropped.layers_run == max(layer % (num_layers + 1) for layer in layers) < num_layers
+    assert len(dropped.model.layers) == dropped.layers_run
+    prompts = ["a red cat", "the blue dog is next to a red circle"]
+    assert torch.equal(whole.encode(prompts).hidden_states, dropped.encode(prompts).hidden_states)
+    with pytest.raises(UserError, match="load it again"):
+        LLMTextEncoder(dropped.model, dropped.tokenizer, TextEncoderConfig(layers=(-1,)))
+
+
+def test_last_layer_keeps_the_whole_model(tiny_models):
+    encoder = LLMTextEncoder.from_pretrained(str(tiny_models["llama"]), TextEncoderConfig(layers=(-1,)))
+    assert encoder.layers_run == encoder.model.config.num_hidden_layers == len(encoder.model.layers)

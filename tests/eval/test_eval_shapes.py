@@ -106,3 +106,32 @@ def test_cli_runs_real_pipelines_end_to_end(tiny_models, tiny_adapter_config, tm
     assert list(results) == ["base", "stage1"]
     assert results["stage1"]["paragraph-en"]["scenes"] == 2
     assert 0.0 <= results["base"]["short-en"]["recall"] <= 1.0
+
+
+def test_rows_reading_the_same_llm_share_its_encodings(tiny_models, tiny_adapter_config, tmp_path):
+    """Two stage rows with one LLM: each batch runs the LLM once, and the images equal unshared ones."""
+    import shutil
+
+    import numpy as np
+
+    from llmdiff.eval.shapes import SharedEncoders, llm_model
+    from llmdiff.pipeline import LLMDiffusionPipeline
+
+    model = tmp_path / "stage"
+    shutil.copytree(tiny_models["sd"], model / "base")
+    pipe = LLMDiffusionPipeline.from_pretrained(
+        base=tiny_models["sd"], llm=tiny_models["llama"], adapter_config=tiny_adapter_config
+    )
+    pipe.save_adapter(model / "adapter", llm=str(tiny_models["llama"]))
+    config = ShapesEvalConfig(num_scenes=2, first_seed=5, languages=("en",), steps=2, batch_size=2)
+    encoders = SharedEncoders()
+    calls = []
+    first = llm_model(model, config, encoders=encoders)
+    encoder = next(iter(encoders._encoders.values()))
+    encoder.model.register_forward_hook(lambda *_: calls.append(1))
+    prompts, seeds = ["a red circle", "two blue squares"], [1, 2]
+    shared = [first(prompts, seeds), llm_model(model, config, encoders=encoders)(prompts, seeds)]
+    alone = llm_model(model, config)(prompts, seeds)
+    assert len(calls) == 2  # the prompts once and the empty prompt once, for both rows
+    for images in shared:
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(images, alone))

@@ -84,3 +84,25 @@ def test_dry_run_prints_resolved_config(tmp_path, dataset, capsys):
     assert cli(["train", str(config), "optim.lr=0.25", "--dry-run"]) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["optim"]["lr"] == 0.25 and printed["stage"] == "align"
+
+
+def test_later_stage_reads_the_layers_its_adapter_was_trained_on(tmp_path):
+    import json
+
+    from llmdiff.pipeline import TEXT_ENCODER_CONFIG_NAME
+    from llmdiff.training.models import llm_cache, text_encoder_config, text_encoder_settings
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / TEXT_ENCODER_CONFIG_NAME).write_text(json.dumps({"layers": [15], "max_length": 300, "llm": "x"}))
+    stage_2 = {**MINIMAL, "stage": "end_to_end", "model": {"base": "some/base", "adapter": str(adapter)},
+               "cache": {"dir": str(tmp_path / "cache")}}
+    assert text_encoder_config(load_config(data=stage_2)).layers == (15,)
+    assert text_encoder_config(load_config(data=stage_2, overrides=["model.text_encoder.max_length=77"])).max_length == 77
+    with pytest.raises(UserError, match="sets layers unlike the adapter"):
+        text_encoder_config(load_config(data=stage_2, overrides=["model.text_encoder.layers=[-2]"]))
+    # Stage 1 naming the settings and stage 2 inheriting them share one cache of LLM states.
+    stage_1 = {**MINIMAL, "model": {"base": "some/base", "text_encoder": {"layers": [15], "max_length": 300}},
+               "cache": {"dir": str(tmp_path / "cache")}}
+    assert text_encoder_settings(load_config(data=stage_1)) == text_encoder_settings(load_config(data=stage_2))
+    assert llm_cache(load_config(data=stage_1)).key_hash == llm_cache(load_config(data=stage_2)).key_hash

@@ -50,7 +50,9 @@ def eval_shapes(args: argparse.Namespace) -> int:
 
     from llmdiff.devices import resolve_device
     from llmdiff.errors import UserError
-    from llmdiff.eval.shapes import ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, write_results
+    from llmdiff.eval.shapes import (
+        SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, write_results,
+    )
     from llmdiff.pipeline import check_generation_args
     from llmdiff.worlds.shapes import LANGUAGES
 
@@ -81,8 +83,9 @@ def eval_shapes(args: argparse.Namespace) -> int:
     )
     device = str(resolve_device(args.device))
     table = {}
+    encoders = SharedEncoders(device)
     for kind, name, path in rows:
-        generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device)
+        generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device, encoders)
         total = config.num_scenes * len(conditions(languages))
         with tqdm(total=total, desc=name, unit="img") as bar:
             cells = evaluate_model(generate, config, progress=bar.update)

@@ -26,10 +26,39 @@ def frozen_dtype(config: RunConfig) -> torch.dtype:
 
 
 def text_encoder_config(config: RunConfig) -> TextEncoderConfig:
+    """The encoder settings of the run: those saved with `model.adapter`, updated by `model.text_encoder`.
+
+    An adapter only works with the hidden states it was trained on, so a later stage that starts from
+    it reads the same layers, and is refused if its config names other ones.
+    """
+    from llmdiff.pipeline import load_text_encoder_config
+
+    own = dict(config.model.text_encoder)
+    saved = load_text_encoder_config(config.model.adapter)[1] if config.model.adapter else None
+    if saved is not None:
+        saved_fields = {**vars(saved), "layers": list(saved.layers)}
+        clashes = [key for key in ("layers", "layer_reduction", "instruction")
+                   if key in own and _normalised(key, own[key]) != _normalised(key, saved_fields[key])]
+        if clashes:
+            raise UserError(
+                f"config: model.text_encoder sets {', '.join(clashes)} unlike the adapter it starts from "
+                f"({config.model.adapter}); leave it out to use the adapter's"
+            )
+        own = {**saved_fields, **own}
     try:
-        return TextEncoderConfig(**config.model.text_encoder)
+        return TextEncoderConfig(**own)
     except TypeError as error:
         raise UserError(f"config: model.text_encoder: {error}") from None
+
+
+def _normalised(key: str, value):
+    return [int(layer) for layer in value] if key == "layers" else value
+
+
+def text_encoder_settings(config: RunConfig) -> dict:
+    """`text_encoder_config` as plain data, every field spelled out (cache keys compare equal across stages)."""
+    resolved = text_encoder_config(config)
+    return {**vars(resolved), "layers": list(resolved.layers)}
 
 
 def load_text_encoder(config: RunConfig, dtype: torch.dtype) -> LLMTextEncoder:
@@ -102,7 +131,7 @@ def llm_cache(config: RunConfig) -> FeatureCache:
     from llmdiff.defaults import default_llm_path
 
     source = config.model.llm if config.model.llm is not None else default_llm_path()
-    settings = {"text_encoder": config.model.text_encoder, "frozen_dtype": config.model.frozen_dtype}
+    settings = {"text_encoder": text_encoder_settings(config), "frozen_dtype": config.model.frozen_dtype}
     return FeatureCache(config.cache.dir, "llm", fingerprint(source), settings, config.cache.dtype)
 
 

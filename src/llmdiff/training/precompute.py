@@ -80,8 +80,10 @@ def build_caches(config: RunConfig, batch_size: int | None = None, progress: boo
     for kind, source in sources.items():
         cache = source.cache
         texts_kind = {"llm": "text", "teacher": "clip_text"}.get(kind)
-        for start in tqdm(range(0, len(examples), batch_size), desc=f"cache {kind}", disable=not progress):
-            chunk = examples[start : start + batch_size]
+        # Texts of similar length share a batch, so little of each forward pass is spent on padding.
+        ordered = sorted(examples, key=lambda e: len(getattr(e, texts_kind) or "")) if texts_kind else examples
+        for start in tqdm(range(0, len(ordered), batch_size), desc=f"cache {kind}", disable=not progress):
+            chunk = ordered[start : start + batch_size]
             with torch.no_grad():
                 if texts_kind:
                     source.fill([getattr(example, texts_kind) for example in chunk] + [""] * (start == 0))
