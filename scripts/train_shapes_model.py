@@ -187,7 +187,7 @@ def main() -> int:
     if not (TEMPLATE / "model_index.json").is_file():
         run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
             log, "template")
-    if not (RUNS / "align" / "adapter").exists():
+    if not args.smoke and not (RUNS / "align" / "adapter").exists():
         # The frozen LLM's states of every caption the LLM stages read: they do not depend on the base
         # model, and the later stages' `llmdiff cache` then finds them (same LLM, layers and cache key).
         run([*llmdiff, "cache", ROOT / "configs/shapes/align.yaml", "cache.teacher=false", *llm_data], log, "llm_states")
