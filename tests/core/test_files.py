@@ -1,8 +1,6 @@
-"""Atomic outputs: all or nothing, and the usual file mode."""
+"""Atomic outputs get the usual file mode (all-or-nothing is tested with the data manifests)."""
 
 import os
-
-import pytest
 
 from llmdiff.files import atomic_output
 
@@ -16,13 +14,3 @@ def test_output_appears_whole_with_the_umask_mode(tmp_path):
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
-
-def test_failed_block_leaves_the_old_file_and_no_temp(tmp_path):
-    path = tmp_path / "out.txt"
-    path.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_output(path) as file:
-            file.write("half")
-            raise RuntimeError("crash")
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
