@@ -229,7 +229,7 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     from diffusers import StableDiffusionPipeline
 
     from llmdiff.adapter import LLMAdapter
-    from llmdiff.pipeline import TEXT_ENCODER_CONFIG_NAME
+    from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
 
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
@@ -237,9 +237,8 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     base.to(torch.float16).save_pretrained(staging / "base", safe_serialization=True)
     adapter = LLMAdapter.load(model / "adapter")
     adapter.to(torch.float16).save_pretrained(staging / "adapter", safe_serialization=True)
-    settings = json.loads((model / "adapter" / TEXT_ENCODER_CONFIG_NAME).read_text())
-    settings.pop("llm", None)  # the default LLM, found wherever it is installed
-    (staging / "adapter" / TEXT_ENCODER_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n")
+    # The LLM spec is left out: the default LLM, found wherever it is installed.
+    save_text_encoder_config(staging / "adapter", load_text_encoder_config(model / "adapter")[1])
     shutil.copy(DATA / "world.json", staging / "world.json")  # the world it draws, for scoring its images
     table = (evaluation / "shapes_eval.md").read_text(encoding="utf-8")
     timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` {v.get('note', '')} |"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -122,6 +122,15 @@ def load_text_encoder_config(adapter_dir: str | os.PathLike) -> tuple[str | None
         raise UserError(f"cannot read {path}: {error}") from error
 
 
+def save_text_encoder_config(directory: str | os.PathLike, config: TextEncoderConfig, llm: str | None = None) -> None:
+    """Write the encoder settings (and optionally the LLM spec) that `load_text_encoder_config` reads."""
+    settings = config.to_dict()
+    if llm is not None:
+        settings["llm"] = llm
+    text = json.dumps(settings, indent=2) + "\n"
+    (Path(directory) / TEXT_ENCODER_CONFIG_NAME).write_text(text, encoding="utf-8")
+
+
 class LLMDiffusionPipeline:
     """An LLM text encoder + adapter in front of a stock diffusers pipeline (`.base`)."""
 
@@ -202,11 +211,7 @@ class LLMDiffusionPipeline:
         """Save the adapter with the encoder settings it needs (and optionally the LLM spec)."""
         directory = Path(directory)
         self.adapter.save_pretrained(directory, safe_serialization=True)
-        settings = asdict(self.text_encoder.config)
-        settings["layers"] = list(settings["layers"])
-        if llm is not None:
-            settings["llm"] = llm
-        (directory / TEXT_ENCODER_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        save_text_encoder_config(directory, self.text_encoder.config, llm)
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[AdapterOutput, list[int], list[int]]:

@@ -44,6 +44,10 @@ class TextEncoderConfig:
         if self.max_length < 1:
             raise UserError(f"text encoder config: max_length must be at least 1, not {self.max_length}")
 
+    def to_dict(self) -> dict:
+        """Every field as plain JSON data (`layers` as a list)."""
+        return {**vars(self), "layers": list(self.layers)}
+
 
 @dataclass
 class EncodedPrompts:
@@ -88,9 +92,9 @@ def _drop_unread_layers(model: nn.Module, deepest: int, num_layers: int) -> int:
     up to most of the forward pass; other models run whole.
     """
     layers, norm = getattr(model, "layers", None), getattr(model, "norm", None)
-    if deepest >= num_layers or not isinstance(layers, nn.ModuleList) or len(layers) != num_layers:
-        return num_layers
-    if not isinstance(norm, nn.Module):
+    if deepest >= num_layers or not isinstance(norm, nn.Module) or not (
+        isinstance(layers, nn.ModuleList) and len(layers) == num_layers
+    ):
         return num_layers
     model.layers = layers[:deepest]
     model.norm = nn.Identity()

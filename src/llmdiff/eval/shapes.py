@@ -227,7 +227,7 @@ class SharedEncoders:
         from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
 
         encoder_config = encoder_config or TextEncoderConfig()
-        key = (None if llm is None else str(llm), json.dumps(vars(encoder_config), sort_keys=True))
+        key = (None if llm is None else str(llm), json.dumps(encoder_config.to_dict(), sort_keys=True))
         if key not in self._encoders:
             encoder = LLMTextEncoder.from_pretrained(llm, encoder_config).to(self.device)
             encoder.encode = _remembering(encoder.encode)

@@ -33,32 +33,25 @@ def text_encoder_config(config: RunConfig) -> TextEncoderConfig:
     """
     from llmdiff.pipeline import load_text_encoder_config
 
-    own = dict(config.model.text_encoder)
+    own = config.model.text_encoder
     saved = load_text_encoder_config(config.model.adapter)[1] if config.model.adapter else None
-    if saved is not None:
-        saved_fields = {**vars(saved), "layers": list(saved.layers)}
-        clashes = [key for key in ("layers", "layer_reduction", "instruction")
-                   if key in own and _normalised(key, own[key]) != _normalised(key, saved_fields[key])]
-        if clashes:
-            raise UserError(
-                f"config: model.text_encoder sets {', '.join(clashes)} unlike the adapter it starts from "
-                f"({config.model.adapter}); leave it out to use the adapter's"
-            )
-        own = {**saved_fields, **own}
     try:
-        return TextEncoderConfig(**own)
+        resolved = TextEncoderConfig(**{**(saved.to_dict() if saved else {}), **own})
     except TypeError as error:
         raise UserError(f"config: model.text_encoder: {error}") from None
-
-
-def _normalised(key: str, value):
-    return [int(layer) for layer in value] if key == "layers" else value
+    clashes = [key for key in ("layers", "layer_reduction", "instruction")
+               if saved is not None and key in own and getattr(resolved, key) != getattr(saved, key)]
+    if clashes:
+        raise UserError(
+            f"config: model.text_encoder sets {', '.join(clashes)} unlike the adapter it starts from "
+            f"({config.model.adapter}); leave it out to use the adapter's"
+        )
+    return resolved
 
 
 def text_encoder_settings(config: RunConfig) -> dict:
     """`text_encoder_config` as plain data, every field spelled out (cache keys compare equal across stages)."""
-    resolved = text_encoder_config(config)
-    return {**vars(resolved), "layers": list(resolved.layers)}
+    return text_encoder_config(config).to_dict()
 
 
 def load_text_encoder(config: RunConfig, dtype: torch.dtype) -> LLMTextEncoder:

@@ -8,10 +8,9 @@ the example has an image, the diffusion loss through the frozen UNet conditioned
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from llmdiff.pipeline import TEXT_ENCODER_CONFIG_NAME, LLMDiffusionPipeline
+from llmdiff.pipeline import LLMDiffusionPipeline, save_text_encoder_config
 from llmdiff.training.cache import LatentFeatures, LLMFeatures, TeacherFeatures
 from llmdiff.training.losses import AlignLoss, DiffusionLoss
 from llmdiff.training.models import (
@@ -31,10 +30,7 @@ from llmdiff.training.teacher import CLIPTeacher
 def save_adapter(adapter, encoder, directory: Path, llm: str | None) -> None:
     """The adapter in HF layout with the encoder settings beside it, as `LLMDiffusionPipeline` loads it."""
     adapter.save_pretrained(directory, safe_serialization=True)
-    settings = {**vars(encoder.config), "layers": list(encoder.config.layers)}
-    if llm is not None:
-        settings["llm"] = llm
-    (directory / TEXT_ENCODER_CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    save_text_encoder_config(directory, encoder.config, llm)
 
 
 class AlignRecipe(Recipe):
