@@ -14,6 +14,7 @@ from llmdiff.worlds.shapes import (
     sample_scene,
 )
 from llmdiff.worlds.shapes.captions import de, en, es, fr, ja, zh
+from llmdiff.worlds.shapes.config import WorldConfig
 from llmdiff.worlds.shapes.tokenizer import clip_tokenizer
 from llmdiff.worlds.shapes.tokens import mention_positions
 
@@ -59,6 +60,21 @@ def test_short_english_captions_fit_77_tokens_and_name_every_object():
         assert len(tokenizer(text).input_ids) <= 77
         for obj in scene.objects:
             assert any(f"{c} {s}" in text for c in en.COLOUR_WORDS[obj.colour] for s in en.SHAPE_WORDS[obj.shape])
+
+
+PLACES = {"en": en.place, "zh": zh.place, "ja": ja.place, "fr": fr.place, "es": es.place, "de": de.place}
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_short_captions_name_each_objects_place_up_to_five_objects(language):
+    place = PLACES[language]
+    crowded = WorldConfig(grid=4, min_objects=6, max_objects=8, resolution=64)
+    for scene in SCENES + [sample_scene(seed, crowded) for seed in range(20)]:
+        text = caption(scene, "short", language, scene.seed)
+        named = [place(obj.row, obj.col, scene.grid) in text for obj in scene.objects]
+        assert all(named) if len(scene.objects) <= 5 else not any(named), text
+        unplaced = caption(scene, "short", language, scene.seed, short_places=False)
+        assert not any(place(obj.row, obj.col, scene.grid) in unplaced for obj in scene.objects), unplaced
 
 
 # Per language: the words that must appear in an object's first-describing sentence.

@@ -35,21 +35,26 @@ class Caption:
     None for short captions, which have no sentences to point at."""
 
 
-def caption_record(scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0) -> Caption:
+def caption_record(
+    scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0, short_places: bool = True
+) -> Caption:
+    """`short_places=False` leaves places out of short captions (they name them for up to five objects)."""
     language_ = _language(language)
     if style not in STYLES:
         raise UserError(f"unknown caption style {style!r}; known: {', '.join(STYLES)}")
     # A string seed keeps captions of one scene in different styles and languages independent.
     rng = random.Random(f"{seed}/{style}/{language}")
     if style == "short":
-        return Caption(language_.short_caption(scene, rng), style, language, None)
+        return Caption(language_.short_caption(scene, rng, short_places), style, language, None)
     text, spans = language_.paragraph(scene, rng)
     return Caption(text, style, language, tuple(spans))
 
 
-def caption(scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0) -> str:
+def caption(
+    scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0, short_places: bool = True
+) -> str:
     """The caption of `scene` in `style` ("short" or "paragraph") and `language` (see `LANGUAGES`)."""
-    return caption_record(scene, style, language, seed).text
+    return caption_record(scene, style, language, seed, short_places).text
 
 
 def _language(code: str) -> Language:

@@ -14,6 +14,9 @@ from llmdiff.worlds.shapes.scene import Scene
 
 MIN_PARAGRAPH_WORDS = 80
 MAX_PARAGRAPH_WORDS = 500
+SHORT_PLACES_UP_TO = 5
+"""Short captions say where each object is when the scene has at most this many (alt-text names positions
+the way a photo's caption says "on the left"; a model trained on it learns what place words mean)."""
 
 
 class Language:
@@ -51,8 +54,9 @@ class Language:
             cursor += len(sentence)
         return self.separator.join(text), [spans[i] for i in range(len(scene.objects))]
 
-    def short_caption(self, scene: Scene, rng: random.Random) -> str:
-        return self.short(scene, short_order(scene, rng), rng)
+    def short_caption(self, scene: Scene, rng: random.Random, places: bool = True) -> str:
+        order = short_order(scene, rng)
+        return self.short(scene, order, rng, places and len(order) <= SHORT_PLACES_UP_TO)
 
     # One method per act kind; each returns one sentence (or a few) ending in punctuation.
     def opening(self, scene: Scene, act: Act, facts: dict, rng: random.Random) -> str:
@@ -60,7 +64,8 @@ class Language:
 
     background = composition = object = relation = closing = opening
 
-    def short(self, scene: Scene, order: list[int], rng: random.Random) -> str:
+    def short(self, scene: Scene, order: list[int], rng: random.Random, places: bool) -> str:
+        """Alt-text listing the objects in `order`, each with its place when `places`."""
         raise NotImplementedError
 
 

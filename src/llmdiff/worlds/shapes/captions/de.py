@@ -151,9 +151,11 @@ class German(Language):
                            "Weitere Objekte, Schrift oder Verzierungen gibt es nicht.",
                            "Mehr ist auf dem Bild nicht zu sehen."))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg = BACKGROUNDS[scene.background]
         phrases = [noun_phrase(scene.objects[i], "nom", with_size=len(order) <= 6) for i in order[:8]]
+        if places:
+            phrases = [f"{p} {place(*scene.objects[i].cell, scene.grid)}" for p, i in zip(phrases, order)]
         if len(order) > 8:
             phrases.append(f"{NUMBERS[len(order) - 8]} weitere Formen")
         listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " und " + phrases[-1]

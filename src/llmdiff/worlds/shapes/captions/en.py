@@ -143,10 +143,12 @@ class English(Language):
             "No other objects, letters or decorations appear anywhere.",
         ))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg = BACKGROUND_WORDS[scene.background]
         sized = len(order) <= 6
         phrases = [self.noun_phrase(scene.objects[i], rng, with_size=sized) for i in order]
+        if places:
+            phrases = [f"{p} in {place(*scene.objects[i].cell, scene.grid)}" for p, i in zip(phrases, order)]
         if len(phrases) > 8:  # alt-text stays short: the rest is only counted
             phrases = phrases[:8] + [f"{NUMBERS[len(order) - 8]} more shapes"]
         listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]

@@ -147,9 +147,11 @@ class Spanish(Language):
                            "No aparece ningún otro objeto, letra ni adorno.",
                            "Eso es todo lo que se ve."))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg = BACKGROUNDS[scene.background]
         phrases = [self.noun_phrase(scene.objects[i], rng, with_size=len(order) <= 6) for i in order[:8]]
+        if places:
+            phrases = [f"{p} {place(*scene.objects[i].cell, scene.grid)}" for p, i in zip(phrases, order)]
         if len(order) > 8:
             phrases.append(f"{NUMBERS[len(order) - 8]} figuras más")
         listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " y " + phrases[-1]

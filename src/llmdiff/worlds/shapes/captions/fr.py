@@ -152,9 +152,11 @@ class French(Language):
                            "Aucun autre objet, texte ou décor n'apparaît nulle part.",
                            "C'est tout ce que l'on voit."))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg_m, _ = BACKGROUNDS[scene.background]
         phrases = [self.noun_phrase(scene.objects[i], rng, with_size=len(order) <= 6) for i in order[:8]]
+        if places:
+            phrases = [f"{p} {place(*scene.objects[i].cell, scene.grid)}" for p, i in zip(phrases, order)]
         if len(order) > 8:
             phrases.append(f"{NUMBERS[len(order) - 8]} autres formes")
         listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " et " + phrases[-1]

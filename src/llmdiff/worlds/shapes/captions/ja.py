@@ -104,9 +104,11 @@ class Japanese(CJKLanguage):
         return rng.choice(("画像の中には、ほかに何もありません。", "文字や飾りなど、ほかのものは一切描かれていません。",
                            "見えるものはこれですべてです。"))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg_adj, bg = BACKGROUNDS[scene.background]
         phrases = [noun_phrase(scene.objects[i], with_size=len(order) <= 6) for i in order[:8]]
+        if places:
+            phrases = [f"{place(*scene.objects[i].cell, scene.grid)}の{p}" for p, i in zip(phrases, order)]
         if len(order) > 8:
             phrases.append(f"ほか{COUNTS[len(order) - 8]}の図形")
         listed = phrases[0] if len(phrases) == 1 else "、".join(phrases[:-1]) + "と" + phrases[-1]

@@ -106,9 +106,11 @@ class Chinese(CJKLanguage):
     def closing(self, scene, act, facts, rng):
         return rng.choice(("画面中没有其他东西。", "除此之外，图中没有任何文字或装饰。", "这就是画面里的全部内容。"))
 
-    def short(self, scene, order, rng):
+    def short(self, scene, order, rng, places):
         bg = BACKGROUNDS[scene.background]
         phrases = [noun_phrase(scene.objects[i], with_size=len(order) <= 6) for i in order[:8]]
+        if places:
+            phrases = [f"{place(*scene.objects[i].cell, scene.grid)}的{p}" for p, i in zip(phrases, order)]
         if len(order) > 8:
             phrases.append(f"另外{DIGITS[len(order) - 8]}个图形")
         listed = phrases[0] if len(phrases) == 1 else "、".join(phrases[:-1]) + "和" + phrases[-1]
