@@ -1,5 +1,7 @@
 """Captions of the shapes world: determinism, lengths, the 77-token property, grammar, every object stated."""
 
+from dataclasses import replace
+
 import pytest
 
 from llmdiff.errors import UserError
@@ -75,6 +77,24 @@ def test_short_captions_name_each_objects_place_up_to_five_objects(language):
         assert all(named) if len(scene.objects) <= 5 else not any(named), text
         unplaced = caption(scene, "short", language, scene.seed, short_places=False)
         assert not any(place(obj.row, obj.col, scene.grid) in unplaced for obj in scene.objects), unplaced
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_canonical_captions_depend_on_the_scene_alone_and_list_objects_in_reading_order(language):
+    place = PLACES[language]
+    for scene in SCENES[:100]:
+        texts = {caption(scene, "canonical", language, seed) for seed in range(3)}
+        assert len(texts) == 1
+        text = texts.pop()
+        starts = [text.index(place(obj.row, obj.col, scene.grid)) for obj in sorted(scene.objects, key=lambda o: o.cell)]
+        assert starts == sorted(starts), text
+    # The same objects listed in another order, with other offsets: the same canonical caption.
+    scene = next(s for s in SCENES if len(s.objects) >= 3)
+    shuffled = replace(scene, objects=tuple(replace(o, offset=(0.0, 0.0)) for o in reversed(scene.objects)), seed=99)
+    assert caption(shuffled, "canonical", language) == caption(scene, "canonical", language)
+    shorts = {caption(scene, "short", language, scene.seed) for scene in SCENES[:50]}
+    canonicals = {caption(scene, "canonical", language) for scene in SCENES[:50]}
+    assert len(canonicals) == len({(s.background, s.objects) for s in SCENES[:50]}) and shorts != canonicals
 
 
 # Per language: the words that must appear in an object's first-describing sentence.

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     make.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     _add_world_arguments(make)
     make.add_argument("--languages", default=None, help="comma-separated, from en,zh,fr,es,de,ja (default: all)")
-    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph (default: both)")
+    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph,canonical (default: all)")
     make.add_argument("--val-fraction", type=float, default=0.05, help="share of samples in val (default 0.05)")
     make.add_argument("--test-fraction", type=float, default=0.05, help="share of samples in test (default 0.05)")
     make.add_argument("--shards", type=int, default=0, metavar="SIZE",

@@ -1,5 +1,8 @@
 """Captions of shapes-world scenes: a `short` English-style alt-text or a long `paragraph`, in six languages.
 
+`canonical` is the short caption in one fixed form (objects in reading order, fixed word choices): a
+function of the scene alone, the text whose encoding stage 1 teaches the adapter to give for any caption.
+
 Captions are deterministic in (scene, style, language, seed). `caption_record` also returns, per object, the
 character span of the sentence that first describes it fully, from which token positions are computed.
 """
@@ -19,7 +22,7 @@ from llmdiff.worlds.shapes.captions.ja import Japanese
 from llmdiff.worlds.shapes.captions.zh import Chinese
 from llmdiff.worlds.shapes.scene import Scene
 
-STYLES = ("short", "paragraph")
+STYLES = ("short", "paragraph", "canonical")
 LANGUAGES: dict[str, type[Language]] = {
     "en": English, "zh": Chinese, "fr": French, "es": Spanish, "de": German, "ja": Japanese,
 }
@@ -46,6 +49,8 @@ def caption_record(
     rng = random.Random(f"{seed}/{style}/{language}")
     if style == "short":
         return Caption(language_.short_caption(scene, rng, short_places), style, language, None)
+    if style == "canonical":
+        return Caption(language_.canonical_caption(scene), style, language, None)
     text, spans = language_.paragraph(scene, rng)
     return Caption(text, style, language, tuple(spans))
 
@@ -53,7 +58,7 @@ def caption_record(
 def caption(
     scene: Scene, style: str = "paragraph", language: str = "en", seed: int = 0, short_places: bool = True
 ) -> str:
-    """The caption of `scene` in `style` ("short" or "paragraph") and `language` (see `LANGUAGES`)."""
+    """The caption of `scene` in `style` (see `STYLES`) and `language` (see `LANGUAGES`)."""
     return caption_record(scene, style, language, seed, short_places).text
 
 

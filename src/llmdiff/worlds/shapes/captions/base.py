@@ -58,6 +58,15 @@ class Language:
         order = short_order(scene, rng)
         return self.short(scene, order, rng, places and len(order) <= SHORT_PLACES_UP_TO)
 
+    def canonical_caption(self, scene: Scene) -> str:
+        """The short caption in one fixed form: objects in reading order, word choices from a fixed seed.
+
+        A function of the scene alone, so a model asked to produce its text encoding from any other
+        caption of the scene (stage 1's target) has one answer to learn, not an average over orderings.
+        """
+        order = sorted(range(len(scene.objects)), key=lambda i: scene.objects[i].cell)
+        return self.short(scene, order, random.Random(0), len(order) <= SHORT_PLACES_UP_TO)
+
     # One method per act kind; each returns one sentence (or a few) ending in punctuation.
     def opening(self, scene: Scene, act: Act, facts: dict, rng: random.Random) -> str:
         raise NotImplementedError
