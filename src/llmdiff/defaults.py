@@ -44,3 +44,17 @@ def default_model_dir() -> Path | None:
     """The trained default model shipped with the package (`base/` + `adapter/`), if present."""
     path = Path(__file__).parent / "models" / "shapes"
     return path if (path / "base" / "model_index.json").is_file() else None
+
+
+def with_default_model(base, adapter):
+    """(base, adapter) with the shipped default model filled in when no base is named.
+
+    A named base is taken as it is; with none, the default model's base, and its adapter unless one is
+    named. Without a default model installed, base stays None (the caller says what is missing).
+    """
+    if base is not None:
+        return base, adapter
+    default = default_model_dir()
+    if default is None:
+        return None, adapter
+    return str(default / "base"), adapter or str(default / "adapter")

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from llmdiff.adapter import AdapterOutput, LLMAdapter
+from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
 from llmdiff.loading import check_source, user_errors
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig, validate_prompt
@@ -157,6 +158,9 @@ class LLMDiffusionPipeline:
     ) -> "LLMDiffusionPipeline":
         """Load a base model, an LLM and an adapter by hub id or local path.
 
+        With no `base`, the shipped default model (the shapes world's, with its trained adapter unless
+        `adapter` names another) is loaded.
+
         `adapter=None` builds a freshly initialised adapter (random weights, `adapter_config` overrides
         its defaults) sized for this LLM and base model. An adapter directory may carry the LLM and
         encoder settings it was trained with; `llm` and `text_encoder_config` override those.
@@ -164,10 +168,11 @@ class LLMDiffusionPipeline:
         """
         if text_encoder is not None and (llm is not None or text_encoder_config is not None):
             raise UserError("pass either text_encoder or llm/text_encoder_config, not both")
+        base, adapter = with_default_model(base, adapter)
         if base is None:
             raise UserError(
-                "no base model given: pass base= (CLI: --base) with a diffusers SD1.5- or SDXL-format model "
-                "directory or hub id"
+                "no base model given and no default model installed: pass base= (CLI: --base) with a "
+                "diffusers SD1.5- or SDXL-format model directory or hub id"
             )
         saved_llm, saved_config = load_text_encoder_config(adapter) if adapter is not None else (None, None)
         if adapter is not None:

@@ -115,11 +115,8 @@ def test_corrupt_adapter_weights(base_args, tmp_path, capsys):
     assert not (tmp_path / "o.png").exists()
 
 
-def test_base_required_until_a_default_exists(tmp_path, capsys):
-    from llmdiff.defaults import default_model_dir
-
-    if default_model_dir() is not None:
-        pytest.skip("a default model is installed")
+def test_base_required_without_a_default_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("llmdiff.defaults.default_model_dir", lambda: None)
     status, err = run(["cat", "-o", str(tmp_path / "o.png")], capsys)
     assert status == 2 and "--base is required" in err
 

@@ -121,7 +121,8 @@ def test_bad_arguments(sd_pipe, kwargs, message):
         sd_pipe(**args)
 
 
-def test_base_is_required_and_must_exist(tiny_models):
+def test_base_is_required_without_a_default_model_and_must_exist(tiny_models, monkeypatch):
+    monkeypatch.setattr("llmdiff.defaults.default_model_dir", lambda: None)
     with pytest.raises(UserError, match="no base model given"):
         LLMDiffusionPipeline.from_pretrained(base=None, llm=tiny_models["llama"])
     with pytest.raises(UserError, match="HF_HUB_OFFLINE"):

@@ -72,7 +72,7 @@ def generate(args: argparse.Namespace) -> int:
 def _load_pipeline(args):
     from dataclasses import replace
 
-    from llmdiff.defaults import default_model_dir
+    from llmdiff.defaults import with_default_model
     from llmdiff.devices import resolve_device, resolve_dtype
     from llmdiff.errors import UserError
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
@@ -84,16 +84,12 @@ def _load_pipeline(args):
     # Loading bars for a few files are noise on the command line; the denoising bar stays.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    base, adapter = args.base, args.adapter
+    base, adapter = with_default_model(args.base, args.adapter)
     if base is None:
-        default = default_model_dir()
-        if default is None:
-            raise UserError(
-                "--base is required: no default model is installed yet; pass a diffusers SD1.5- or "
-                "SDXL-format model directory or hub id"
-            )
-        base = str(default / "base")
-        adapter = adapter or str(default / "adapter")
+        raise UserError(
+            "--base is required: no default model is installed yet; pass a diffusers SD1.5- or "
+            "SDXL-format model directory or hub id"
+        )
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     _, saved = load_text_encoder_config(adapter) if adapter else (None, None)
