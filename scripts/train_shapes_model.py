@@ -8,6 +8,8 @@ stopped (a stage that was cut off mid-way resumes from its latest checkpoint). W
 every step go to runs/shapes/recipe.json. `--smoke` runs every step for a couple of optimizer steps on a
 small dataset, to check the chain in minutes; its models are untrained. `--package` copies the final model
 (fp16, with a model card) to src/llmdiff/models/shapes, where `llmdiff generate` finds it by default.
+`--init-from DIR` continues a packaged model instead of starting from random weights: its VAE is kept, and
+the base stage and stage 1 start from its UNet, CLIP encoder and adapter (training spread over sessions).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ PACKAGE = ROOT / "src" / "llmdiff" / "models" / "shapes"
 RUNS = Path("runs/shapes")
 DATA = Path("data/shapes")
 TEMPLATE = Path("outputs/shapes/template")
+EARLIER_CARD = RUNS / "continued_from.md"
+"""With --init-from: the model card of the model this run continues, for the new card's lineage."""
 
 # (name, config, output that marks the step done)
 STAGES = [
@@ -42,8 +46,8 @@ SMOKE_OVERRIDES = [
     "train.max_steps=2", "train.batch_size=4", "checkpoint.every_steps=1", "log.every_steps=1",
     "log.sample_every_steps=0", "optim.warmup_steps=0",
 ]
-CACHED_STAGES = {"align", "end_to_end", "quality"}
-"""Stages whose frozen-LLM states (and latents) are cached first: each caption is read many times."""
+CACHED_STAGES = {"base", "align", "end_to_end", "quality"}
+"""Stages whose frozen inputs are cached first (VAE latents; frozen-LLM states): each is read many times."""
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
@@ -73,6 +77,17 @@ PRESETS = {
             "quality": ["train.max_steps=200", "optim.lr=2e-5", "train.ema_decay=0.99", "checkpoint.every_steps=100",
                         "log.sample_every_steps=0"],
         },
+    },
+}
+# Continuing a packaged model: shorter stages, since every component starts trained.
+PRESETS["cpu-continue"] = {
+    **PRESETS["cpu"],
+    "stage_overrides": {
+        **PRESETS["cpu"]["stage_overrides"],
+        "base": ["train.max_steps=1800", "optim.lr=3e-4", "optim.warmup_steps=50", "train.ema_decay=0.995",
+                 "checkpoint.every_steps=300", "log.sample_every_steps=600"],
+        "end_to_end": ["train.max_steps=1000", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
+                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0"],
     },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "end_to_end", "quality"}
@@ -148,6 +163,9 @@ def main() -> int:
     parser.add_argument("--package", nargs="?", const=PACKAGE, type=Path, metavar="DIR",
                         help="copy the final model (fp16, with a model card) to DIR, by default "
                         "src/llmdiff/models/shapes where `llmdiff generate` finds it")
+    parser.add_argument("--init-from", type=Path, metavar="DIR",
+                        help="continue a packaged model (e.g. src/llmdiff/models/shapes): keep its VAE, start the "
+                        "base stage from its UNet and CLIP encoder and stage 1 from its adapter")
     parser.add_argument("--workdir", type=Path, help="where data/, runs/ and outputs/ go (default: the repository; "
                         "with --smoke: outputs/shapes-smoke)")
     args = parser.parse_args()
@@ -155,6 +173,9 @@ def main() -> int:
         parser.error("a smoke run's models are untrained: package them only to another folder (--package DIR)")
     if args.package:
         args.package = args.package.resolve()
+    init_from = args.init_from.resolve() if args.init_from else None
+    if init_from and not (init_from / "base" / "model_index.json").is_file():
+        parser.error(f"--init-from {args.init_from}: not a packaged shapes model (no base/model_index.json)")
     workdir = args.workdir or (ROOT / "outputs" / "shapes-smoke" if args.smoke else ROOT)
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)
@@ -191,6 +212,10 @@ def main() -> int:
         # The frozen LLM's states of every caption the LLM stages read: they do not depend on the base
         # model, and the later stages' `llmdiff cache` then finds them (same LLM, layers and cache key).
         run([*llmdiff, "cache", ROOT / "configs/shapes/align.yaml", "cache.teacher=false", *llm_data], log, "llm_states")
+    if init_from and not STAGES[0][2].exists():
+        continue_vae(init_from, STAGES[0][2], log)
+    if init_from and not EARLIER_CARD.exists() and (init_from / "README.md").is_file():
+        shutil.copy(init_from / "README.md", EARLIER_CARD)  # before --package may overwrite init_from
     for name, config, done in STAGES:
         if done.exists():
             print(f"== {name}: done ({done})")
@@ -200,6 +225,10 @@ def main() -> int:
             stage_overrides.append(f"data.resolution={world['resolution']}")
         if name in ("align", "end_to_end"):
             stage_overrides += llm_data
+        if init_from and name == "base":
+            stage_overrides.append("model.reinit=[]")  # the UNet and CLIP of the VAE stage's output: init_from's
+        if init_from and name == "align":
+            stage_overrides.append(f"model.adapter={init_from / 'adapter'}")
         if name in CACHED_STAGES and not args.smoke and not (done.parent / "checkpoints").exists():
             run([*llmdiff, "cache", config, *stage_overrides], log, f"{name}_cache")
         resume = ["--resume", "latest"] if (done.parent / "checkpoints" / "latest").exists() else []
@@ -212,7 +241,7 @@ def main() -> int:
     evaluation = RUNS / "eval"
     run([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
          "--languages", preset["eval_languages"],
-         "--steps", "2" if args.smoke else "20",
+         "--steps", "2" if args.smoke else "20", "--batch-size", "32",
          "--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
          "--model", f"stage 1 (align)={RUNS / 'align'}",
          "--model", f"stage 2 (end-to-end)={RUNS / 'end_to_end'}",
@@ -221,6 +250,33 @@ def main() -> int:
     if args.package:
         package(RUNS / "quality", evaluation, log, args.package)
     return 0
+
+
+def continue_vae(init_from: Path, out: Path, log: dict) -> None:
+    """The VAE stage's output taken from a packaged model (fp32 again): its VAE is kept as it is, and its
+    UNet and CLIP encoder are where the base stage starts."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    start = time.perf_counter()
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        init_from / "base", torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False
+    )
+    pipeline.save_pretrained(out, safe_serialization=True)
+    log["base_vae"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"continued from {init_from}",
+                       "status": 0, "note": "(VAE kept; UNet and CLIP encoder continued by the base stage)"}
+    (RUNS / "recipe.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+
+
+def lineage() -> str:
+    """The card of the model this run continued, its headings one level down; empty for a fresh run."""
+    if not EARLIER_CARD.is_file():
+        return ""
+    earlier = EARLIER_CARD.read_text(encoding="utf-8")
+    earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
+    return ("\n\n## Continued from\n\nThis run started from the model below (`--init-from`): its VAE is "
+            "kept as it was, its UNet, CLIP encoder and adapter were trained further by the steps above.\n\n"
+            + earlier + "\n")
 
 
 def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
@@ -249,7 +305,7 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
         "CLIP-conditioned UNet on short English captions of the shapes world, then stage 1 (align), stage 2 "
         "(end-to-end) and stage 3 (quality) with SmolLM2-135M-Instruct reading paragraphs in six languages.\n\n"
         f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n\n"
-        f"## Held-out scores (oracle)\n\n{table}",
+        f"## Held-out scores (oracle)\n\n{table}" + lineage(),
         encoding="utf-8",
     )
     shutil.rmtree(target, ignore_errors=True)
