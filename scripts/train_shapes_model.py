@@ -103,6 +103,10 @@ def hardware() -> dict:
     return info
 
 
+def save_log(log: dict) -> None:
+    (RUNS / "recipe.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+
+
 def run(command: list[str], log: dict, name: str) -> None:
     command = [str(part) for part in command]
     print(f"\n== {name}: {' '.join(command)}", flush=True)
@@ -110,7 +114,7 @@ def run(command: list[str], log: dict, name: str) -> None:
     status = subprocess.call(command)
     log[name] = {"seconds": round(time.perf_counter() - start, 1), "command": " ".join(command),
                  "status": status}
-    (RUNS / "recipe.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    save_log(log)
     if status:
         sys.exit(f"{name} failed with status {status}")
 
@@ -265,7 +269,7 @@ def continue_vae(init_from: Path, out: Path, log: dict) -> None:
     pipeline.save_pretrained(out, safe_serialization=True)
     log["base_vae"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"continued from {init_from}",
                        "status": 0, "note": "(VAE kept; UNet and CLIP encoder continued by the base stage)"}
-    (RUNS / "recipe.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    save_log(log)
 
 
 def lineage() -> str:
