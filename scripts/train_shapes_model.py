@@ -283,6 +283,12 @@ def lineage() -> str:
             + earlier + "\n")
 
 
+def recipe_command(log: dict) -> str:
+    """The command line of this run, as the model card names it."""
+    continued = " --init-from DIR" if EARLIER_CARD.is_file() else ""
+    return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued} --package"
+
+
 def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     """The final model in fp16 (half the bytes; loaded back as fp32 on a CPU) with its model card."""
     import torch
@@ -305,7 +311,7 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
                          for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
     (staging / "README.md").write_text(
         "# The shapes-world default model\n\n"
-        "Trained with `python scripts/train_shapes_model.py --package` (configs/shapes/*.yaml): a VAE and a "
+        f"Trained with `{recipe_command(log)}` (configs/shapes/*.yaml): a VAE and a "
         "CLIP-conditioned UNet on short English captions of the shapes world, then stage 1 (align), stage 2 "
         "(end-to-end) and stage 3 (quality) with SmolLM2-135M-Instruct reading paragraphs in six languages.\n\n"
         f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n\n"
