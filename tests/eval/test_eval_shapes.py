@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from llmdiff.cli.main import main
-from llmdiff.eval.shapes import ShapesEvalConfig, evaluate_model, format_table, write_results
-from llmdiff.worlds.shapes import CLIP_WINDOW, Scene, WorldConfig, caption_record, clip_tokenizer, render, sample_scene
+from llmdiff.eval.shapes import ShapesEvalConfig, evaluate_model, format_diagnosis, format_table, write_results
+from llmdiff.worlds.shapes import CLIP_WINDOW, Scene, SceneObject, WorldConfig, caption_record, clip_tokenizer, render, sample_scene
 from llmdiff.worlds.shapes.tokens import mention_positions
 
 WORLD = WorldConfig()
@@ -40,7 +40,37 @@ def test_a_perfect_model_scores_one():
         assert summary["scenes"] == 40
         assert summary["recall"] == 1.0 and summary["all_correct"] == 1.0
         assert summary["recall_ci95"] == [1.0, 1.0]
+        assert summary["placed"] == 1.0
+        assert all(summary[f"{a}_when_placed"] == 1.0 for a in ("shape", "colour", "size"))
     assert cells["paragraph-en"].summary()["recall_after_77"] == 1.0
+
+
+def test_the_diagnosis_tells_wrong_colours_from_wrong_places():
+    """A model that draws every object in its cell but in the next colour: all placed, no colour right."""
+    lookup = scenes_by_prompt("short", window=False)
+    colours = WORLD.colours
+
+    def recoloured(prompts, seeds):
+        images = []
+        for prompt in prompts:
+            scene = lookup[prompt]
+            objects = tuple(
+                SceneObject(o.shape, colours[(colours.index(o.colour) + 1) % len(colours)], o.size, o.row, o.col)
+                for o in scene.objects
+            )
+            images.append(render(Scene(scene.background, objects, scene.grid), WORLD))
+        return images
+
+    config = ShapesEvalConfig(num_scenes=20, first_seed=CONFIG.first_seed, languages=())
+    summary = evaluate_model(recoloured, config)["short-en"].summary()
+    assert summary["recall"] == 0.0
+    assert summary["objects"] > 20
+    assert summary["placed"] == 1.0
+    assert summary["shape_when_placed"] == 1.0 and summary["size_when_placed"] == 1.0
+    assert summary["colour_when_placed"] == 0.0
+    assert format_diagnosis({"recoloured": {"short-en": summary}}, ["short-en"]).splitlines()[-1] == (
+        "| recoloured | 1.00 / 1.00 / 0.00 / 1.00 |"
+    )
 
 
 def test_a_77_token_reader_misses_exactly_the_late_objects():
@@ -60,7 +90,9 @@ def test_a_blank_model_scores_zero(tmp_path):
     assert table["blank"]["short-en"]["recall"] == 0.0
     json_path, markdown_path = write_results(table, CONFIG, tmp_path)
     assert json.loads(json_path.read_text())["results"]["blank"]["paragraph-en"]["all_correct"] == 0.0
-    assert "| blank | 0.000 [0.000, 0.000] / 0.000" in markdown_path.read_text()
+    markdown = markdown_path.read_text()
+    assert "| blank | 0.000 [0.000, 0.000] / 0.000" in markdown
+    assert "| blank | 0.00 / — / — / — | 0.00 / — / — / — |" in markdown  # nothing placed, nothing to rate
     assert format_table(table, ["short-en", "paragraph-en"]).count("\n") == 3
 
 

@@ -4,7 +4,8 @@ Rows are models (the base model with its own 77-token CLIP encoder, then the LLM
 each training stage); columns are caption conditions (short English captions, English paragraphs, and
 paragraphs in every other language). Each cell reports the oracle's object recall and all-correct rate over
 the same held-out test scenes with the same seeds, with 95% confidence intervals; paragraph columns also
-report recall over objects first described after CLIP's 77-token window.
+report recall over objects first described after CLIP's 77-token window. A second table says where missed
+objects go wrong: nothing drawn in their cell, or drawn with the wrong shape, colour or size.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ Generate = Callable[[list[str], list[int]], list]
 """prompts and seeds in, PIL images out: one model, wrapped"""
 
 BOOTSTRAP_SAMPLES = 2000
+ATTRIBUTES = ("shape", "colour", "size")
+DIAGNOSED_CONDITIONS = ("short-en", "paragraph-en")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,21 @@ class CellResult:
     all_correct: list[float] = field(default_factory=list)
     after_window_hits: int = 0
     after_window_objects: int = 0
+    objects: int = 0
+    placed: int = 0
+    """Scene objects whose cell holds some object in the image."""
+    same: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTES, 0))
+    """Per attribute: placed objects whose drawn object has the scene object's value."""
+
+    def add_objects(self, parsed, scene) -> None:
+        """Count, object by object, where a miss comes from: nothing in its cell, or a wrong attribute."""
+        for obj in scene.objects:
+            self.objects += 1
+            drawn = parsed.at(*obj.cell)
+            if drawn is not None:
+                self.placed += 1
+                for attribute in ATTRIBUTES:
+                    self.same[attribute] += getattr(drawn, attribute) == getattr(obj, attribute)
 
     def summary(self) -> dict:
         n = len(self.recalls)
@@ -87,7 +105,11 @@ class CellResult:
             "recall_ci95": bootstrap_mean_interval(self.recalls),
             "all_correct": correct / n if n else None,
             "all_correct_ci95": list(wilson_interval(correct, n)),
+            "objects": self.objects,
+            "placed": self.placed / self.objects if self.objects else None,
         }
+        for attribute in ATTRIBUTES:
+            summary[f"{attribute}_when_placed"] = self.same[attribute] / self.placed if self.placed else None
         if self.after_window_objects:
             summary["recall_after_77"] = self.after_window_hits / self.after_window_objects
             summary["recall_after_77_ci95"] = list(
@@ -136,6 +158,7 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
                     )
                 parsed = parse_image(image.convert("RGB"), world)
                 metrics = compare(parsed, scenes[i], mentions[i])
+                cell.add_objects(parsed, scenes[i])
                 cell.recalls.append(metrics.recall)
                 cell.all_correct.append(metrics.all_correct)
                 if mentions[i] is not None:
@@ -172,6 +195,22 @@ def format_table(table: dict[str, dict[str, dict]], condition_names: list[str]) 
     return "\n".join(lines) + "\n"
 
 
+def format_diagnosis(table: dict[str, dict[str, dict]], condition_names: Sequence[str] = DIAGNOSED_CONDITIONS) -> str:
+    """Markdown: where the missed objects go wrong. Per model and condition, the share of scene objects whose
+    cell holds something at all, then, of those, the share drawn with the right shape, colour and size."""
+    names = [name for name in condition_names if all(name in cells for cells in table.values())]
+    header = ["model"] + [f"{name} placed / shape / colour / size" for name in names]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for model, cells in table.items():
+        row = [model]
+        for name in names:
+            cell = cells[name]
+            rates = [cell.get("placed")] + [cell.get(f"{a}_when_placed") for a in ATTRIBUTES]
+            row.append(" / ".join("—" if rate is None else f"{rate:.2f}" for rate in rates))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[Path, Path]:
     """JSON with every number and a Markdown table, both written atomically."""
     from llmdiff.files import atomic_output
@@ -184,6 +223,12 @@ def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[
         file.write(json.dumps(data, indent=2) + "\n")
     with atomic_output(markdown_path) as file:
         file.write(format_table(table, names))
+        file.write(
+            "\nWhere the errors are: the share of scene objects whose grid cell holds any object, and of those, "
+            "the share drawn with the right shape, colour and size (chance: 1/"
+            f"{len(config.world_config().shapes)}, 1/{len(config.world_config().colours)}, "
+            f"1/{len(config.world_config().sizes)}).\n\n" + format_diagnosis(table)
+        )
     return json_path, markdown_path
 
 
