@@ -177,3 +177,13 @@ def test_unreadable_images_are_skipped_then_stop_the_run(models, tmp_path):
     with pytest.raises(CorruptImageError, match="images could not be read"):
         strict.train()
     strict.cleanup()
+
+
+def test_adamw_is_fused_where_the_kernel_exists():
+    import torch
+
+    from llmdiff.training.recipe import fused_adamw_supported
+
+    assert fused_adamw_supported([{"params": [torch.nn.Parameter(torch.zeros(3))]}])
+    assert not fused_adamw_supported([{"params": [torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))]}])
+    assert not fused_adamw_supported([{"params": []}])
