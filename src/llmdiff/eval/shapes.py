@@ -223,11 +223,11 @@ def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[
         file.write(json.dumps(data, indent=2) + "\n")
     with atomic_output(markdown_path) as file:
         file.write(format_table(table, names))
+        world = config.world_config()
         file.write(
             "\nWhere the errors are: the share of scene objects whose grid cell holds any object, and of those, "
-            "the share drawn with the right shape, colour and size (chance: 1/"
-            f"{len(config.world_config().shapes)}, 1/{len(config.world_config().colours)}, "
-            f"1/{len(config.world_config().sizes)}).\n\n" + format_diagnosis(table)
+            f"the share drawn with the right shape, colour and size (chance: 1/{len(world.shapes)}, "
+            f"1/{len(world.colours)}, 1/{len(world.sizes)}).\n\n" + format_diagnosis(table)
         )
     return json_path, markdown_path
 
