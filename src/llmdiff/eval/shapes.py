@@ -20,12 +20,12 @@ import numpy as np
 
 from llmdiff.errors import UserError
 from llmdiff.eval.study.analysis import wilson_interval
+from llmdiff.worlds.shapes.oracle import ATTRIBUTES, attribute_hits
 
 Generate = Callable[[list[str], list[int]], list]
 """prompts and seeds in, PIL images out: one model, wrapped"""
 
 BOOTSTRAP_SAMPLES = 2000
-ATTRIBUTES = ("shape", "colour", "size")
 DIAGNOSED_CONDITIONS = ("short-en", "paragraph-en")
 
 
@@ -88,13 +88,11 @@ class CellResult:
 
     def add_objects(self, parsed, scene) -> None:
         """Count, object by object, where a miss comes from: nothing in its cell, or a wrong attribute."""
-        for obj in scene.objects:
-            self.objects += 1
-            drawn = parsed.at(*obj.cell)
-            if drawn is not None:
-                self.placed += 1
-                for attribute in ATTRIBUTES:
-                    self.same[attribute] += getattr(drawn, attribute) == getattr(obj, attribute)
+        placed, hits = attribute_hits(parsed, scene)
+        self.objects += len(scene.objects)
+        self.placed += placed
+        for attribute in ATTRIBUTES:
+            self.same[attribute] += hits[attribute]
 
     def summary(self) -> dict:
         n = len(self.recalls)

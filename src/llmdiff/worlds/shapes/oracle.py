@@ -34,6 +34,8 @@ MIN_OBJECT_FRACTION = 0.35  # of a small triangle's area: fewer pixels than this
 MIN_SHAPE_IOU = 0.5  # clean shapes fit their template at >= 0.82, uniform noise at <= 0.24
 MAX_OFF_SEGMENT = 70.0  # RGB distance; noise at sigma 0.05 stays well under it, other colours do not
 TEMPLATE_SUPERSAMPLE = 4
+ATTRIBUTES = ("shape", "colour", "size")
+"""What an object is, besides where: each compared on its own where an object was drawn in the right cell."""
 
 
 @dataclass(frozen=True)
@@ -202,12 +204,7 @@ def compare(parsed: Scene, scene: Scene, mention_tokens: Sequence[int] | None = 
     precision = matched / n_found if n_found else (1.0 if not n_expected else 0.0)
     f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
 
-    hits = {"shape": 0, "colour": 0, "size": 0}
-    for obj in scene.objects:
-        other = parsed.at(*obj.cell)
-        if other is not None:
-            for attribute in hits:
-                hits[attribute] += getattr(obj, attribute) == getattr(other, attribute)
+    _, hits = attribute_hits(parsed, scene)
     per_attribute = {k: (v / n_expected if n_expected else 1.0) for k, v in hits.items()}
 
     exact = Counter((o.key, o.size) for o in scene.objects) == Counter((o.key, o.size) for o in parsed.objects)
@@ -239,6 +236,20 @@ def compare(parsed: Scene, scene: Scene, mention_tokens: Sequence[int] | None = 
         found=n_found,
         matched=matched,
     )
+
+
+def attribute_hits(parsed: Scene, scene: Scene) -> tuple[int, dict[str, int]]:
+    """How many of the scene's objects have some object in their cell of the parsed scene, and per attribute
+    how many of those have the scene object's value."""
+    placed = 0
+    hits = dict.fromkeys(ATTRIBUTES, 0)
+    for obj in scene.objects:
+        other = parsed.at(*obj.cell)
+        if other is not None:
+            placed += 1
+            for attribute in ATTRIBUTES:
+                hits[attribute] += getattr(obj, attribute) == getattr(other, attribute)
+    return placed, hits
 
 
 def summarise(results: Sequence[Metrics]) -> dict[str, float | None]:
