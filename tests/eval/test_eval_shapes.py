@@ -132,9 +132,12 @@ def test_cli_runs_real_pipelines_end_to_end(tiny_models, tiny_adapter_config, tm
     pipe.save_adapter(model / "adapter", llm=str(tiny_models["llama"]))
     out = tmp_path / "out"
     status = main(["eval", "shapes", "--clip", f"base={tiny_models['sd']}", "--model", f"stage1={model}",
-                   "--scenes", "2", "--first-seed", "5", "--languages", "en", "--steps", "2", "-o", str(out)])
+                   "--scenes", "2", "--first-seed", "5", "--languages", "en", "--steps", "2",
+                   "--placement-seeds", "1", "-o", str(out)])
     assert status == 0, capsys.readouterr().err
-    results = json.loads((out / "shapes_eval.json").read_text())["results"]
+    data = json.loads((out / "shapes_eval.json").read_text())
+    assert data["placement"]["stage1"]["trials"] == 9  # one seed, named in each cell of the 3x3 grid
+    results = data["results"]
     assert list(results) == ["base", "stage1"]
     assert results["stage1"]["paragraph-en"]["scenes"] == 2
     assert 0.0 <= results["base"]["short-en"]["recall"] <= 1.0

@@ -11,7 +11,9 @@ def register(subparsers) -> None:
         help="score models on held-out shapes-world scenes with the exact oracle",
         description="Draw the same held-out test scenes from short English captions and from paragraphs in "
         "every language with each model, score every image with the shapes world's oracle, and write a table "
-        "(JSON + Markdown) of object recall and all-correct rate with 95%% confidence intervals.",
+        "(JSON + Markdown) of object recall and all-correct rate with 95%% confidence intervals. A placement "
+        "check follows: one object named in each grid cell in turn with the same noise seed, to see whether "
+        "the layout follows the place words.",
     )
     parser.add_argument("--clip", action="append", default=[], metavar="NAME=BASE_DIR",
                         help="a row drawn by a base model with its own CLIP encoder (repeatable)")
@@ -28,6 +30,10 @@ def register(subparsers) -> None:
     parser.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per generation call (default 16)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, … (default auto)")
+    parser.add_argument("--placement-seeds", type=int, default=12, help="seeds of the placement check, each "
+                        "drawn once per grid cell (default 12; 0 turns the check off)")
+    parser.add_argument("--placement-only", action="store_true", help="run only the placement check (seeds x cells "
+                        "images per model, against the main table's thousands)")
     parser.set_defaults(func=eval_shapes)
 
 
@@ -44,14 +50,17 @@ def _named(specs: list[str], option: str) -> list[tuple[str, str]]:
 
 
 def eval_shapes(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from tqdm import tqdm
 
     from llmdiff.devices import resolve_device
     from llmdiff.errors import UserError
+    from llmdiff.eval.placement import evaluate_placement
     from llmdiff.eval.shapes import (
-        SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, write_results,
+        SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, test_split_start,
+        write_results,
     )
     from llmdiff.pipeline import check_generation_args
     from llmdiff.worlds.shapes import LANGUAGES
@@ -68,6 +77,10 @@ def eval_shapes(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown language {unknown[0]!r}; known: {', '.join(LANGUAGES)}")
     check_generation_args(args.steps, args.guidance, None, None, 1)
+    if args.placement_seeds < 0:
+        raise UserError(f"--placement-seeds must be 0 (no placement check) or more, not {args.placement_seeds}")
+    if args.placement_only and args.placement_seeds == 0:
+        raise UserError("--placement-only with --placement-seeds 0 leaves nothing to run")
     world = None
     if args.world:
         import json
@@ -81,16 +94,30 @@ def eval_shapes(args: argparse.Namespace) -> int:
         num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=args.steps,
         guidance_scale=args.guidance, batch_size=args.batch_size,
     )
+    world_config = config.world_config()
+    placement_seeds = args.placement_seeds
+    if placement_seeds and world_config.cells < 2:
+        if args.placement_only:
+            raise UserError("the placement check needs a grid of at least 2x2: a 1x1 world has no places to name")
+        print("no placement check: a 1x1 world has no places to name", file=sys.stderr)
+        placement_seeds = 0
+    first_seed = config.first_seed if config.first_seed is not None else test_split_start()
     device = str(resolve_device(args.device))
-    table = {}
+    table, placement = {}, {}
     encoders = SharedEncoders(device)
     for kind, name, path in rows:
         generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device, encoders)
-        total = config.num_scenes * len(conditions(languages))
-        with tqdm(total=total, desc=name, unit="img") as bar:
-            cells = evaluate_model(generate, config, progress=bar.update)
-        table[name] = {condition: cell.summary() for condition, cell in cells.items()}
-    json_path, markdown_path = write_results(table, config, Path(args.output))
+        if not args.placement_only:
+            total = config.num_scenes * len(conditions(languages))
+            with tqdm(total=total, desc=name, unit="img") as bar:
+                cells = evaluate_model(generate, config, progress=bar.update)
+            table[name] = {condition: cell.summary() for condition, cell in cells.items()}
+        if placement_seeds:
+            with tqdm(total=placement_seeds * world_config.cells, desc=f"{name} placement", unit="img") as bar:
+                result = evaluate_placement(generate, world_config, placement_seeds, first_seed,
+                                            config.batch_size, progress=bar.update)
+            placement[name] = result.summary()
+    json_path, markdown_path = write_results(table, config, Path(args.output), placement)
     print(markdown_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {markdown_path}")
     return 0

@@ -209,24 +209,38 @@ def format_diagnosis(table: dict[str, dict[str, dict]], condition_names: Sequenc
     return "\n".join(lines) + "\n"
 
 
-def write_results(table: dict, config: ShapesEvalConfig, output: Path) -> tuple[Path, Path]:
-    """JSON with every number and a Markdown table, both written atomically."""
+def write_results(
+    table: dict, config: ShapesEvalConfig, output: Path, placement: dict[str, dict] | None = None
+) -> tuple[Path, Path]:
+    """JSON with every number and the Markdown tables, both written atomically.
+
+    `placement` ({model: placement summary}) adds the placement check; an empty `table` (the placement
+    check alone) leaves the main tables out of the Markdown.
+    """
+    from llmdiff.eval.placement import placement_section
     from llmdiff.files import atomic_output
 
     output.mkdir(parents=True, exist_ok=True)
     names = [c.name for c in conditions(config.languages)]
     data = {"config": config.__dict__ | {"languages": list(config.languages)}, "results": table}
+    if placement:
+        data["placement"] = placement
     json_path, markdown_path = output / "shapes_eval.json", output / "shapes_eval.md"
     with atomic_output(json_path) as file:
         file.write(json.dumps(data, indent=2) + "\n")
-    with atomic_output(markdown_path) as file:
-        file.write(format_table(table, names))
+    sections = []
+    if table:
         world = config.world_config()
-        file.write(
-            "\nWhere the errors are: the share of scene objects whose grid cell holds any object, and of those, "
+        sections += [
+            format_table(table, names),
+            "Where the errors are: the share of scene objects whose grid cell holds any object, and of those, "
             f"the share drawn with the right shape, colour and size (chance: 1/{len(world.shapes)}, "
-            f"1/{len(world.colours)}, 1/{len(world.sizes)}).\n\n" + format_diagnosis(table)
-        )
+            f"1/{len(world.colours)}, 1/{len(world.sizes)}).\n\n" + format_diagnosis(table),
+        ]
+    if placement:
+        sections.append(placement_section(placement))
+    with atomic_output(markdown_path) as file:
+        file.write("\n".join(sections))
     return json_path, markdown_path
 
 
