@@ -137,6 +137,29 @@ def test_base_unet_and_clip_load_in_stock_diffusers(models, dataset, tmp_path):
     assert (tmp_path / "run" / "samples" / "step-000002.png").is_file()
 
 
+def test_base_holds_the_clip_encoder_still_for_its_hold_steps(models, dataset, tmp_path):
+    recipe = make(models, dataset, tmp_path, "base", train={"components": ["unet", "text_encoder"], "max_steps": 2},
+                  model={"reinit": ["unet", "text_encoder"]},
+                  optim={"text_encoder_hold_steps": 2, "text_encoder_lr": 1e-3, "unet_lr": 5e-4})
+    clip_before = snapshot(recipe.pipeline.text_encoder)
+    unet_before = snapshot(recipe.pipeline.unet)
+    recipe.train()
+    recipe.cleanup()
+    assert not changed(clip_before, recipe.pipeline.text_encoder)
+    assert changed(unet_before, recipe.pipeline.unet)
+    assert sorted(group["initial_lr"] for group in recipe.optimizer.param_groups) == [5e-4, 1e-3]
+
+
+def test_held_schedule_is_zero_then_the_schedule():
+    from llmdiff.training.recipe import held, lr_lambda
+
+    schedule = lr_lambda("cosine", warmup=2, total=10)
+    factor = held(schedule, 3)
+    assert [factor(step) for step in range(3)] == [0.0, 0.0, 0.0]
+    assert [factor(step) for step in range(3, 10)] == [schedule(step) for step in range(3, 10)]
+    assert held(schedule, 0) is schedule
+
+
 def test_base_vae_sets_its_scaling_factor(models, dataset, tmp_path):
     recipe = make(models, dataset, tmp_path, "base", train={"components": ["vae"], "max_steps": 2})
     before = snapshot(recipe.pipeline.vae)

@@ -146,6 +146,13 @@ class OptimConfig:
     """Learning rate of the UNet (or its LoRA); None: `lr`."""
     llm_lr: float | None = None
     """Learning rate of the LLM's LoRA; None: `lr`."""
+    text_encoder_lr: float | None = None
+    """`base` stage: learning rate of the CLIP encoder; None: `lr`."""
+    text_encoder_hold_steps: int = 0
+    """`base` stage: steps the CLIP encoder stays frozen while the UNet learns to read its states. A fresh
+    encoder trained from the first step collapses its outputs before the UNet reads them (on the shapes
+    world, place words stay near-identical and layout ignores them); held still for a few hundred steps
+    its random but distinct states get read, place words included, and training it afterwards keeps that."""
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -158,6 +165,7 @@ class OptimConfig:
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)
         _check(self.lr > 0, "optim.lr must be positive")
+        _check(self.text_encoder_hold_steps >= 0, "optim.text_encoder_hold_steps must be ≥ 0")
         _check(self.schedule in ("constant", "linear", "cosine"), "optim.schedule must be constant, linear or cosine")
         _check(self.warmup_steps >= 0, "optim.warmup_steps must be ≥ 0")
 

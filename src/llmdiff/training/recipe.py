@@ -55,6 +55,13 @@ def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
+def held(factor: Callable[[int], float], hold_steps: int) -> Callable[[int], float]:
+    """`factor`, but 0 (no update) for the first `hold_steps` steps."""
+    if not hold_steps:
+        return factor
+    return lambda step: 0.0 if step < hold_steps else factor(step)
+
+
 class Recipe:
     """One training stage. Use: `recipe.setup(); recipe.train(); recipe.cleanup()` (or `run()`)."""
 
@@ -116,7 +123,9 @@ class Recipe:
             weight_decay=config.optim.weight_decay, fused=fused_adamw_supported(groups),
         )
         schedule = lr_lambda(config.optim.schedule, config.optim.warmup_steps, config.train.max_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, [held(schedule, group.get("hold_steps", 0)) for group in groups]
+        )
         prepared = accelerator.prepare(*modules.values(), optimizer, scheduler)
         self.models = dict(zip(self.names, prepared[: len(self.names)]))
         self.optimizer, self.scheduler = prepared[-2], prepared[-1]

@@ -20,7 +20,7 @@ from llmdiff.errors import UserError
 from llmdiff.training.cache import LatentFeatures, latent_cache_enabled
 from llmdiff.training.losses import DiffusionLoss, VAELoss
 from llmdiff.training.models import denoiser, export_base, latent_cache, load_base
-from llmdiff.training.recipe import Recipe
+from llmdiff.training.recipe import Recipe, trainable_parameters
 from llmdiff.training.teacher import CLIPTeacher
 
 SCALE_BATCHES = 4
@@ -89,6 +89,18 @@ class BaseRecipe(Recipe):
         self.latents = LatentFeatures(pipe.vae, self.images, cache)
         self.diffusion_loss = DiffusionLoss.from_scheduler(pipe.scheduler, config.loss.min_snr_gamma)
         return modules
+
+    def param_groups(self):
+        optim = self.config.optim
+        groups = []
+        for name, module in self.models.items():
+            group = {"params": trainable_parameters(module), "lr": optim.lr}
+            if name == "unet":
+                group["lr"] = optim.unet_lr or optim.lr
+            elif name == "text_encoder":
+                group.update(lr=optim.text_encoder_lr or optim.lr, hold_steps=optim.text_encoder_hold_steps)
+            groups.append(group)
+        return groups
 
     def compute_loss(self, batch):
         if self.train_vae:
