@@ -67,8 +67,8 @@ PRESETS = {
         "eval_languages": "en,zh,fr,es,de,ja",
         "stage_overrides": {
             "base_vae": ["train.max_steps=1200", "optim.warmup_steps=100", "checkpoint.every_steps=300"],
-            "base": ["train.max_steps=3600", "optim.warmup_steps=100", "checkpoint.every_steps=300",
-                     "log.sample_every_steps=700"],
+            "base": ["train.max_steps=4800", "optim.lr=3e-4", "optim.warmup_steps=100", "train.ema_decay=0.995",
+                     "checkpoint.every_steps=400", "log.sample_every_steps=0"],
             # Short stages learn faster and average over fewer steps than the full-length ones.
             "align": ["train.max_steps=400", "optim.lr=5e-4", "optim.warmup_steps=50", "train.ema_decay=0.99",
                       "checkpoint.every_steps=200"],
@@ -79,15 +79,21 @@ PRESETS = {
         },
     },
 }
-# Continuing a packaged model: shorter stages, since every component starts trained.
+# Continuing a packaged model: shorter stages, since every component starts trained. The packaged model
+# keeps its own noise schedule (the second release: epsilon, SD1.5's), so the settings it was trained with
+# are pinned: min-SNR 5, and a CLIP encoder that trains from the first step.
+EPSILON_RELEASE = ["loss.min_snr_gamma=5"]
 PRESETS["cpu-continue"] = {
     **PRESETS["cpu"],
     "stage_overrides": {
         **PRESETS["cpu"]["stage_overrides"],
         "base": ["train.max_steps=1800", "optim.lr=3e-4", "optim.warmup_steps=50", "train.ema_decay=0.995",
-                 "checkpoint.every_steps=300", "log.sample_every_steps=600"],
+                 "checkpoint.every_steps=300", "log.sample_every_steps=600", "optim.text_encoder_lr=null",
+                 "optim.text_encoder_hold_steps=0", *EPSILON_RELEASE],
         "end_to_end": ["train.max_steps=1000", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
-                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0"],
+                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0",
+                       *EPSILON_RELEASE],
+        "quality": [*PRESETS["cpu"]["stage_overrides"]["quality"], *EPSILON_RELEASE],
     },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "end_to_end", "quality"}

@@ -93,9 +93,12 @@ def build_template(out: str | Path, config: ShapesModelConfig = ShapesModelConfi
             pad_token_id=tokenizer.pad_token_id,
         )
     )
-    # Trained with the DDPM noise schedule of SD1.5; sampled with DPM-Solver++, good in 20 steps.
+    # SD1.5's noise schedule rescaled to zero terminal SNR, with v-prediction and trailing timesteps (Lin et al.
+    # 2024): training's last step then sees pure noise, as sampling's first step does, so the layout the first
+    # steps commit to has to come from the caption. Sampled with DPM-Solver++, good in 20 steps.
     scheduler = DPMSolverMultistepScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, steps_offset=1
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, steps_offset=1,
+        prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing",
     )
     pipeline = StableDiffusionPipeline(
         vae=vae,
