@@ -252,6 +252,7 @@ def main() -> int:
     run([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
          "--languages", preset["eval_languages"],
          "--steps", "2" if args.smoke else "20", "--batch-size", "32",
+         "--placement-seeds", "1" if args.smoke else "12",
          "--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
          "--model", f"stage 1 (align)={RUNS / 'align'}",
          "--model", f"stage 2 (end-to-end)={RUNS / 'end_to_end'}",
