@@ -57,7 +57,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
 
     from llmdiff.devices import resolve_device
     from llmdiff.errors import UserError
-    from llmdiff.eval.placement import evaluate_placement
+    from llmdiff.eval.placement import check_placeable, evaluate_placement
     from llmdiff.eval.shapes import (
         SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, test_split_start,
         write_results,
@@ -96,11 +96,14 @@ def eval_shapes(args: argparse.Namespace) -> int:
     )
     world_config = config.world_config()
     placement_seeds = args.placement_seeds
-    if placement_seeds and world_config.cells < 2:
-        if args.placement_only:
-            raise UserError("the placement check needs a grid of at least 2x2: a 1x1 world has no places to name")
-        print("no placement check: a 1x1 world has no places to name", file=sys.stderr)
-        placement_seeds = 0
+    if placement_seeds:
+        try:
+            check_placeable(world_config)
+        except UserError as error:
+            if args.placement_only:
+                raise
+            print(f"{error}; the placement check is skipped", file=sys.stderr)
+            placement_seeds = 0
     first_seed = config.first_seed if config.first_seed is not None else test_split_start()
     device = str(resolve_device(args.device))
     table, placement = {}, {}

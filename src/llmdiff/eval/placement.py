@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmdiff.errors import UserError
-from llmdiff.eval.shapes import Generate
+from llmdiff.eval.shapes import Generate, parse_drawn
 from llmdiff.eval.study.analysis import wilson_interval
-from llmdiff.worlds.shapes import Scene, SceneObject, WorldConfig, caption_record, parse_image
+from llmdiff.worlds.shapes import Scene, SceneObject, WorldConfig, caption_record
 
 TITLE = "Does the layout follow the place words?"
 
@@ -72,6 +72,11 @@ class PlacementResult:
         }
 
 
+def check_placeable(world: WorldConfig) -> None:
+    if world.cells < 2:
+        raise UserError("the placement check needs a grid of at least 2x2: a 1x1 world has no places to name")
+
+
 def evaluate_placement(
     generate: Generate,
     world: WorldConfig,
@@ -81,8 +86,7 @@ def evaluate_placement(
     progress: Callable[[int], None] | None = None,
 ) -> PlacementResult:
     """Draw every placement scene's caption with the scene's seed as the noise seed and count the hits."""
-    if world.cells < 2:
-        raise UserError("the placement check needs a grid of at least 2x2: a 1x1 world has no places to name")
+    check_placeable(world)
     if num_seeds < 1 or batch_size < 1:
         raise UserError(f"the placement check needs at least 1 seed and a batch size of at least 1, "
                         f"not {num_seeds} and {batch_size}")
@@ -90,11 +94,8 @@ def evaluate_placement(
     parsed = []
     for start in range(0, len(scenes), batch_size):
         batch = scenes[start:start + batch_size]
-        for image in generate([placement_caption(scene) for scene in batch], [scene.seed for scene in batch]):
-            if image.size != (world.resolution, world.resolution):
-                raise UserError(f"the model drew {image.size[0]}x{image.size[1]} images; the shapes world needs "
-                                f"{world.resolution}x{world.resolution}")
-            parsed.append(parse_image(image.convert("RGB"), world))
+        images = generate([placement_caption(scene) for scene in batch], [scene.seed for scene in batch])
+        parsed += [parse_drawn(image, world) for image in images]
         if progress:
             progress(len(batch))
     result = PlacementResult(cells=world.cells, first_seed=first_seed, seeds=num_seeds, trials=len(scenes))

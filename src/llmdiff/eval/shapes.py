@@ -129,7 +129,7 @@ def bootstrap_mean_interval(values: Sequence[float], samples: int = BOOTSTRAP_SA
 
 def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Callable[[int], None] | None = None):
     """Every condition's cell for one model, scored by the oracle. Returns {condition name: CellResult}."""
-    from llmdiff.worlds.shapes import caption_record, clip_tokenizer, compare, parse_image, sample_scene
+    from llmdiff.worlds.shapes import caption_record, clip_tokenizer, compare, sample_scene
     from llmdiff.worlds.shapes import CLIP_WINDOW
     from llmdiff.worlds.shapes.tokens import mention_positions
 
@@ -149,12 +149,7 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
             batch = range(start, min(start + config.batch_size, len(scenes)))
             images = generate([records[i].text for i in batch], [seeds[i] for i in batch])
             for i, image in zip(batch, images):
-                if image.size != (world.resolution, world.resolution):
-                    raise UserError(
-                        f"the model drew {image.size[0]}x{image.size[1]} images; the shapes world needs "
-                        f"{world.resolution}x{world.resolution}"
-                    )
-                parsed = parse_image(image.convert("RGB"), world)
+                parsed = parse_drawn(image, world)
                 metrics = compare(parsed, scenes[i], mentions[i])
                 cell.add_objects(parsed, scenes[i])
                 cell.recalls.append(metrics.recall)
@@ -169,6 +164,18 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
                 progress(len(batch))
         results[condition.name] = cell
     return results
+
+
+def parse_drawn(image, world):
+    """The oracle's reading of a model's image, refusing images of another size than the world's."""
+    from llmdiff.worlds.shapes import parse_image
+
+    if image.size != (world.resolution, world.resolution):
+        raise UserError(
+            f"the model drew {image.size[0]}x{image.size[1]} images; the shapes world needs "
+            f"{world.resolution}x{world.resolution}"
+        )
+    return parse_image(image.convert("RGB"), world)
 
 
 def test_split_start() -> int:

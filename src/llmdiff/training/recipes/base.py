@@ -92,15 +92,12 @@ class BaseRecipe(Recipe):
 
     def param_groups(self):
         optim = self.config.optim
-        groups = []
-        for name, module in self.models.items():
-            group = {"params": trainable_parameters(module), "lr": optim.lr}
-            if name == "unet":
-                group["lr"] = optim.unet_lr or optim.lr
-            elif name == "text_encoder":
-                group.update(lr=optim.text_encoder_lr or optim.lr, hold_steps=optim.text_encoder_hold_steps)
-            groups.append(group)
-        return groups
+        rates = {"unet": optim.unet_lr or optim.lr, "text_encoder": optim.text_encoder_lr or optim.lr}
+        holds = {"text_encoder": optim.text_encoder_hold_steps}
+        return [
+            {"params": trainable_parameters(module), "lr": rates.get(name, optim.lr), "hold_steps": holds.get(name, 0)}
+            for name, module in self.models.items()
+        ]
 
     def compute_loss(self, batch):
         if self.train_vae:
