@@ -79,24 +79,19 @@ PRESETS = {
         },
     },
 }
-# Continuing a packaged model: shorter stages, since every component starts trained. The packaged model
-# keeps its own noise schedule (the second release: epsilon, SD1.5's), so the settings it was trained with
-# are pinned: min-SNR 5, and a CLIP encoder that trains from the first step.
-EPSILON_RELEASE = ["loss.min_snr_gamma=5"]
+# Continuing a packaged model: shorter stages, since every component starts trained; its CLIP encoder is
+# trained already, so it is not held still first.
 PRESETS["cpu-continue"] = {
     **PRESETS["cpu"],
     "stage_overrides": {
         **PRESETS["cpu"]["stage_overrides"],
         "base": ["train.max_steps=1800", "optim.lr=3e-4", "optim.warmup_steps=50", "train.ema_decay=0.995",
-                 "checkpoint.every_steps=300", "log.sample_every_steps=600", "optim.text_encoder_lr=null",
-                 "optim.text_encoder_hold_steps=0", *EPSILON_RELEASE],
+                 "checkpoint.every_steps=300", "log.sample_every_steps=600", "optim.text_encoder_hold_steps=0"],
         "end_to_end": ["train.max_steps=1000", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
-                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0",
-                       *EPSILON_RELEASE],
-        "quality": [*PRESETS["cpu"]["stage_overrides"]["quality"], *EPSILON_RELEASE],
+                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0"],
     },
 }
-RESOLUTION_STAGES = {"base_vae", "base", "end_to_end", "quality"}
+RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
 """Stages that read images, at the world's resolution."""
 
 

@@ -56,6 +56,21 @@ def test_align_trains_only_the_adapter(models, dataset, tmp_path, family):
     assert out.images[0].size == (16, 16)
 
 
+def test_align_learns_through_the_frozen_unet(models, dataset, tmp_path):
+    # With the pull toward CLIP weighted 0, the adapter's only gradient is the diffusion loss through the UNet.
+    recipe = make(models, dataset, tmp_path, "align",
+                  loss={"teacher_chunks": 1, "mse_weight": 0.0, "cosine_weight": 0.0, "diffusion_weight": 1.0})
+    unet_before = snapshot(recipe.pipeline.unet)
+    adapter_before = snapshot(recipe.models["adapter"])
+    recipe.train()
+    recipe.cleanup()
+    scalars = recipe.last_scalars
+    assert scalars["diffusion"] > 0 and scalars["loss"] == pytest.approx(scalars["diffusion"])
+    assert not changed(unet_before, recipe.pipeline.unet)
+    trainable = {n for n, p in recipe.models["adapter"].named_parameters() if p.requires_grad}
+    assert changed(adapter_before, recipe.models["adapter"]) == trainable
+
+
 def test_align_overfits_eight_examples(models, dataset, tmp_path):
     recipe = make(models, dataset, tmp_path, "align", train={"max_steps": 300, "batch_size": 8},
                   optim={"lr": 3e-3, "warmup_steps": 10}, checkpoint={"save_final": False})

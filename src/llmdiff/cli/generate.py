@@ -16,9 +16,11 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output PNG; several images become OUT-0.png, OUT-1.png, …")
     parser.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead")
     parser.add_argument("--negative-prompt", default=None, help="what to steer away from (default: the empty prompt)")
-    parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id")
+    parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
+                        "(default: the shipped shapes-world model)")
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
-    parser.add_argument("--adapter", help="adapter dir (default: a freshly initialised, untrained adapter)")
+    parser.add_argument("--adapter", help="adapter dir (default: the shipped model's with no --base, "
+                        "else a freshly initialised, untrained one)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i (default 0)")

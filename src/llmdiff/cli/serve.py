@@ -15,9 +15,11 @@ def register(subparsers) -> None:
         "told otherwise; any other address needs an access token. See docs/serve.md.",
     )
     model = parser.add_argument_group("model (as for `llmdiff generate`)")
-    model.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id")
+    model.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
+                       "(default: the shipped shapes-world model)")
     model.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
-    model.add_argument("--adapter", help="adapter dir (default: a freshly initialised, untrained adapter)")
+    model.add_argument("--adapter", help="adapter dir (default: the shipped model's with no --base, "
+                       "else a freshly initialised, untrained one)")
     model.add_argument("--max-length", type=int, help="most LLM tokens a prompt keeps (default: the adapter's, else 512)")
     model.add_argument("--strict", action="store_true", help="refuse prompts over the token limit instead of truncating")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
