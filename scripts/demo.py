@@ -29,6 +29,7 @@ def main() -> int:
             make_tiny_base(base, "sd")
         print(f"no trained default model installed yet: using the untrained tiny base in {base} (images are noise)")
         extra = ["--base", str(base), "--width", "32", "--height", "32", "--steps", "20"]
+    example = example_scene() if not extra else None
     for language in ("en", "zh"):
         command = [
             sys.executable, "-m", "llmdiff", "generate",
@@ -39,19 +40,24 @@ def main() -> int:
         if status:
             return status
         if not extra:
-            print(verdict(OUTPUTS / f"demo_{language}.png"))
+            print(verdict(OUTPUTS / f"demo_{language}.png", *example))
     return 0
 
 
-def verdict(image_path: Path) -> str:
-    """The oracle's reading of a drawn image against the example's scene, in one line."""
+def example_scene():
+    """The scene the example paragraphs describe, and the shipped model's world it lives in."""
+    from llmdiff.worlds.shapes import WorldConfig, sample_scene
+
+    config = WorldConfig.from_file(default_model_dir() / "world.json")
+    return sample_scene(json.loads((ROOT / "examples" / "scene.json").read_text())["seed"], config), config
+
+
+def verdict(image_path: Path, scene, config) -> str:
+    """The oracle's reading of a drawn image against the scene, in one line."""
     from PIL import Image
 
-    from llmdiff.worlds.shapes import WorldConfig, sample_scene, score
+    from llmdiff.worlds.shapes import score
 
-    world = json.loads((default_model_dir() / "world.json").read_text(encoding="utf-8"))["world"]
-    config = WorldConfig.from_dict(world)
-    scene = sample_scene(json.loads((ROOT / "examples" / "scene.json").read_text())["seed"], config)
     with Image.open(image_path) as image:
         metrics = score(image.convert("RGB"), scene, config)
     return (f"{image_path.name}: {metrics.matched} of {metrics.expected} objects drawn with the right shape, colour "

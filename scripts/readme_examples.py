@@ -10,7 +10,6 @@ Writes docs/images/shapes_example_<i>.png and prints the README's Markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def main() -> int:
     model = args.model or default_model_dir()
     if model is None:
         sys.exit("no trained default model is installed; pass --model DIR")
-    world = WorldConfig.from_dict(json.loads((model / "world.json").read_text())["world"])
+    world = WorldConfig.from_file(model / "world.json")
     pipe = LLMDiffusionPipeline.from_pretrained(base=model / "base", adapter=model / "adapter")
     args.out.mkdir(parents=True, exist_ok=True)
     for index, language in enumerate(args.languages.split(",")):

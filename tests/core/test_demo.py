@@ -1,14 +1,14 @@
-"""The demo's oracle verdict: the true render of the example scene is all correct, a blank image is not."""
+"""The demo's example: its paragraphs are its scene's, and the oracle verdict on the true render of that
+scene is all correct, on a blank image not."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from llmdiff.defaults import default_model_dir
-from llmdiff.worlds.shapes import WorldConfig, render, sample_scene
+from llmdiff.worlds.shapes import caption_record, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,16 +23,23 @@ def demo():
     return module
 
 
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_example_paragraphs_describe_the_example_scene(demo, language):
+    scene, _ = demo.example_scene()
+    text = (ROOT / "examples" / f"paragraph_{language}.txt").read_text(encoding="utf-8").strip()
+    assert text == caption_record(scene, "paragraph", language, seed=scene.seed).text
+
+
 def test_verdict_reads_the_example_scene(demo, tmp_path):
-    world = json.loads((default_model_dir() / "world.json").read_text(encoding="utf-8"))["world"]
-    config = WorldConfig.from_dict(world)
-    scene = sample_scene(json.loads((ROOT / "examples" / "scene.json").read_text())["seed"], config)
+    scene, config = demo.example_scene()
     truth = tmp_path / "truth.png"
     render(scene, config).save(truth)
     blank = tmp_path / "blank.png"
     Image.new("RGB", (config.resolution, config.resolution), (255, 255, 255)).save(blank)
     count = len(scene.objects)
-    assert demo.verdict(truth) == (f"truth.png: {count} of {count} objects drawn with the right shape, colour and "
-                                   "cell (oracle recall 1.00); all correct: yes")
-    assert demo.verdict(blank).startswith(f"blank.png: 0 of {count} objects")
-    assert demo.verdict(blank).endswith("all correct: no")
+    assert demo.verdict(truth, scene, config) == (
+        f"truth.png: {count} of {count} objects drawn with the right shape, colour and cell (oracle recall 1.00); "
+        "all correct: yes"
+    )
+    assert demo.verdict(blank, scene, config).startswith(f"blank.png: 0 of {count} objects")
+    assert demo.verdict(blank, scene, config).endswith("all correct: no")

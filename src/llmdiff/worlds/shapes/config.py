@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmdiff.errors import UserError
 
@@ -109,6 +111,11 @@ class WorldConfig:
     def from_dict(cls, data: dict) -> WorldConfig:
         tuples = {k: tuple(v) for k, v in data.items() if isinstance(v, list)}
         return cls(**{**data, **tuples})
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> WorldConfig:
+        """The world a dataset or a packaged model was made in: the "world" entry of its world.json."""
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8"))["world"])
 
 
 def _check_vocabulary(kind: str, chosen: tuple[str, ...], known) -> None:
