@@ -56,8 +56,9 @@ def main() -> int:
         path = args.out / f"shapes_example_{index}.png"
         side_by_side(render(scene, world), image).save(path)
         verdict = "all correct" if metrics.all_correct else f"recall {metrics.recall:.2f}"
+        link = path.resolve().relative_to(ROOT) if path.resolve().is_relative_to(ROOT) else path.resolve()
         print(f"**{language}** (test scene {seed}, oracle: {verdict})\n\n"
-              f"![true scene, then the model's image]({path.relative_to(ROOT).as_posix()})\n\n> {text}\n")
+              f"![true scene, then the model's image]({link.as_posix()})\n\n> {text}\n")
     return 0
 
 
