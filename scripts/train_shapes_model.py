@@ -51,13 +51,13 @@ CACHED_STAGES = {"base", "align", "end_to_end", "quality"}
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
-# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 3.5 hours on 2 CPU cores,
+# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 5 hours on 2 CPU cores,
 # eval included). LLM stages read the LLM's states of a subset of the training captions (`llm_scenes`
 # scenes, in English and `llm_languages - 1` other languages each, or all), cached once, because running
 # SmolLM2 over every caption is what costs most on a CPU.
 PRESETS = {
     "default": {"world": [], "template": "default", "llm_scenes": None, "llm_languages": None,
-                "eval_languages": "en,zh,fr,es,de,ja", "stage_overrides": {}},
+                "eval_languages": "en,zh,fr,es,de,ja", "stage_overrides": {}, "end_to_end_rounds": []},
     "cpu": {
         "world": ["--resolution", "32", "--grid", "2", "--max-objects", "3", "--shapes",
                   "circle,square,triangle,star", "--colours", "red,green,blue,yellow"],
@@ -77,6 +77,16 @@ PRESETS = {
             "quality": ["train.max_steps=200", "optim.lr=2e-5", "train.ema_decay=0.99", "checkpoint.every_steps=100",
                         "log.sample_every_steps=0"],
         },
+        # Stage 2 in rounds that each restart the schedule from the one before (a CPU run spread over
+        # sittings); the last also reads LLM states of twice the scenes, 600 per language besides English.
+        "end_to_end_rounds": [
+            {"scenes": 1500, "overrides": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4",
+                                           "optim.warmup_steps=100", "train.ema_decay=0.995",
+                                           "checkpoint.every_steps=700", "log.sample_every_steps=0"]},
+            {"scenes": 3000, "overrides": ["train.max_steps=2600", "optim.lr=2e-4", "optim.unet_lr=1e-4",
+                                           "optim.warmup_steps=100", "train.ema_decay=0.995",
+                                           "checkpoint.every_steps=500", "log.sample_every_steps=0"]},
+        ],
     },
 }
 # Continuing a packaged model: shorter stages, since every component starts trained; its CLIP encoder is
@@ -90,6 +100,7 @@ PRESETS["cpu-continue"] = {
         "end_to_end": ["train.max_steps=1000", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
                        "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0"],
     },
+    "end_to_end_rounds": [],
 }
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
 """Stages that read images, at the world's resolution."""
@@ -202,10 +213,7 @@ def main() -> int:
     llm_records = DATA / "records.jsonl"
     llm_data = []
     if preset["llm_scenes"] and not args.smoke:
-        llm_records = DATA / "llm_subset.jsonl"
-        if not llm_records.is_file():
-            write_selected(DATA / "records.jsonl", llm_records, is_train, preset["llm_scenes"], "LLM-stage subset",
-                           preset["llm_languages"])
+        llm_records = llm_subset(preset, preset["llm_scenes"])
         llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
@@ -221,9 +229,12 @@ def main() -> int:
         continue_vae(init_from, STAGES[0][2], log)
     if init_from and not EARLIER_CARD.exists() and (init_from / "README.md").is_file():
         shutil.copy(init_from / "README.md", EARLIER_CARD)  # before --package may overwrite init_from
+    stage_two = RUNS / "end_to_end"  # the stage-2 model: its last round
     for name, config, done in STAGES:
         if done.exists():
             print(f"== {name}: done ({done})")
+            if name == "end_to_end" and not args.smoke:
+                stage_two = continue_stage_two(llmdiff, preset, world, log)
             continue
         stage_overrides = [] if args.smoke else list(preset["stage_overrides"].get(name, []))
         if name in RESOLUTION_STAGES:
@@ -234,10 +245,12 @@ def main() -> int:
             stage_overrides.append("model.reinit=[]")  # the UNet and CLIP of the VAE stage's output: init_from's
         if init_from and name == "align":
             stage_overrides.append(f"model.adapter={init_from / 'adapter'}")
-        if name in CACHED_STAGES and not args.smoke and not (done.parent / "checkpoints").exists():
-            run([*llmdiff, "cache", config, *stage_overrides], log, f"{name}_cache")
-        resume = ["--resume", "latest"] if (done.parent / "checkpoints" / "latest").exists() else []
-        run([*llmdiff, "train", config, *resume, *overrides, *stage_overrides], log, name)
+        if name == "quality":
+            stage_overrides += [f"model.base={stage_two / 'base'}", f"model.adapter={stage_two / 'adapter'}"]
+        train_stage(llmdiff, name, config, done, [*overrides, *stage_overrides], log,
+                    cached=name in CACHED_STAGES and not args.smoke)
+        if name == "end_to_end" and not args.smoke:
+            stage_two = continue_stage_two(llmdiff, preset, world, log)
     # Stage 1 changes only the adapter: its model is the base model's UNet with the stage-1 adapter.
     align_base = RUNS / "align" / "base"
     if not align_base.exists():
@@ -250,12 +263,52 @@ def main() -> int:
          "--placement-seeds", "1" if args.smoke else "12",
          "--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
          "--model", f"stage 1 (align)={RUNS / 'align'}",
-         "--model", f"stage 2 (end-to-end)={RUNS / 'end_to_end'}",
+         "--model", f"stage 2 (end-to-end)={stage_two}",
          "--model", f"stage 3 (quality)={RUNS / 'quality'}",
          "-o", str(evaluation)], log, "eval")
     if args.package:
         package(RUNS / "quality", evaluation, log, args.package)
     return 0
+
+
+def train_stage(llmdiff: list, name: str, config: Path, done: Path, overrides: list[str], log: dict,
+                cached: bool) -> None:
+    """One `llmdiff train` run, resumed from its latest checkpoint if cut off; with `cached`, its frozen
+    inputs are cached first (they are read many times)."""
+    if cached and not (done.parent / "checkpoints").exists():
+        run([*llmdiff, "cache", config, *overrides], log, f"{name}_cache")
+    resume = ["--resume", "latest"] if (done.parent / "checkpoints" / "latest").exists() else []
+    run([*llmdiff, "train", config, *resume, *overrides], log, name)
+
+
+def llm_subset(preset: dict, scenes: int) -> Path:
+    """The LLM stages' training records: the first `scenes` training scenes, English + other languages in turn.
+
+    A larger subset starts with the smaller one's records, so the frozen LLM's states cached for those are
+    found again (the cache is keyed by text) and only the added scenes' captions are encoded.
+    """
+    path = DATA / ("llm_subset.jsonl" if scenes == preset["llm_scenes"] else f"llm_subset_{scenes}.jsonl")
+    if not path.is_file():
+        write_selected(DATA / "records.jsonl", path, is_train, scenes, "LLM-stage subset", preset["llm_languages"])
+    return path
+
+
+def continue_stage_two(llmdiff: list, preset: dict, world: dict, log: dict) -> Path:
+    """Stage 2's later rounds (`end_to_end_rounds`), each continuing the one before with its learning-rate
+    schedule restarted, on LLM states of as many scenes as the round names; returns the last round's run."""
+    previous = RUNS / "end_to_end"
+    for number, stage_round in enumerate(preset.get("end_to_end_rounds", []), start=2):
+        out = RUNS / f"end_to_end_{number}"
+        if (out / "adapter").exists():
+            print(f"== end_to_end round {number}: done ({out})")
+        else:
+            data = llm_subset(preset, stage_round["scenes"])
+            train_stage(llmdiff, f"end_to_end_{number}", ROOT / "configs/shapes/end_to_end.yaml", out / "adapter", [
+                f"output_dir={out}", f"model.base={previous / 'base'}", f"model.adapter={previous / 'adapter'}",
+                *stage_round["overrides"], f"data.resolution={world['resolution']}", f"data.train=[{{path: {data}}}]",
+            ], log, cached=True)
+        previous = out
+    return previous
 
 
 def continue_vae(init_from: Path, out: Path, log: dict) -> None:

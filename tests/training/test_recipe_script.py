@@ -1,0 +1,69 @@
+"""The shapes recipe's stage-2 rounds: each continues the one before, a larger LLM subset starts with the
+smaller one (so the cached LLM states of those captions are found again), and a finished round is skipped."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def recipe(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("train_shapes_model", ROOT / "scripts" / "train_shapes_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)  # the recipe's paths are relative to its working directory
+    data = tmp_path / "data" / "shapes"
+    data.mkdir(parents=True)
+    with open(data / "records.jsonl", "w", encoding="utf-8") as file:
+        for index in range(12):
+            split = "test" if index % 4 == 3 else "train"
+            captions = {language: {"paragraph": {"text": f"{language} {index}"}} for language in ("en", "de", "fr")}
+            file.write(json.dumps({"key": f"{split}-{index}", "split": split, "captions": captions}) + "\n")
+    commands = []
+
+    def fake_run(command, log, name):
+        commands.append((name, [str(part) for part in command]))
+        if "train" in command:  # what a finished `llmdiff train` leaves behind
+            out = next(part.split("=", 1)[1] for part in map(str, command) if part.startswith("output_dir="))
+            (Path(out) / "adapter").mkdir(parents=True)
+
+    monkeypatch.setattr(module, "run", fake_run)
+    return module, commands
+
+
+def test_a_larger_llm_subset_starts_with_the_smaller_one(recipe):
+    module, _ = recipe
+    preset = {"llm_scenes": 3, "llm_languages": 2}
+    small = module.llm_subset(preset, 3).read_text(encoding="utf-8").splitlines()
+    large = module.llm_subset(preset, 6).read_text(encoding="utf-8").splitlines()
+    assert module.llm_subset(preset, 3).name == "llm_subset.jsonl"
+    assert len(small) == 3 and len(large) == 6 and large[:3] == small
+    records = [json.loads(line) for line in large]
+    assert all(record["split"] == "train" for record in records)
+    assert [sorted(record["captions"]) for record in records[:2]] == [["de", "en"], ["en", "fr"]]
+
+
+def test_each_round_continues_the_one_before_and_a_finished_round_is_skipped(recipe):
+    module, commands = recipe
+    preset = {"llm_scenes": 3, "llm_languages": 2, "end_to_end_rounds": [
+        {"scenes": 3, "overrides": ["train.max_steps=5"]},
+        {"scenes": 6, "overrides": ["train.max_steps=7"]},
+    ]}
+    last = module.continue_stage_two(["llmdiff"], preset, {"resolution": 32}, {})
+    assert last == module.RUNS / "end_to_end_3"
+    trains = [command for name, command in commands if "train" in command]
+    assert len(trains) == 2
+    assert f"model.adapter={module.RUNS / 'end_to_end' / 'adapter'}" in trains[0]
+    assert f"model.base={module.RUNS / 'end_to_end_2' / 'base'}" in trains[1]
+    assert "train.max_steps=7" in trains[1] and "data.resolution=32" in trains[1]
+    assert any(part.endswith("llm_subset_6.jsonl}]") for part in trains[1])
+    assert [name for name, _ in commands] == ["end_to_end_2_cache", "end_to_end_2", "end_to_end_3_cache",
+                                               "end_to_end_3"]
+
+    commands.clear()
+    assert module.continue_stage_two(["llmdiff"], preset, {"resolution": 32}, {}) == last
+    assert commands == []
