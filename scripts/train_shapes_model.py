@@ -49,6 +49,10 @@ SMOKE_OVERRIDES = [
 CACHED_STAGES = {"base", "align", "end_to_end", "quality"}
 """Stages whose frozen inputs are cached first (VAE latents; frozen-LLM states): each is read many times."""
 
+CPU_ROUND = ["optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100", "train.ema_decay=0.995",
+             "log.sample_every_steps=0"]
+"""What every later round of the cpu preset's stage 2 shares: its length and checkpoints are its own."""
+
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
 # 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 5 hours on 2 CPU cores,
@@ -80,12 +84,8 @@ PRESETS = {
         # Stage 2 in rounds that each restart the schedule from the one before (a CPU run spread over
         # sittings); the last also reads LLM states of twice the scenes, 600 per language besides English.
         "end_to_end_rounds": [
-            {"scenes": 1500, "overrides": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4",
-                                           "optim.warmup_steps=100", "train.ema_decay=0.995",
-                                           "checkpoint.every_steps=700", "log.sample_every_steps=0"]},
-            {"scenes": 3000, "overrides": ["train.max_steps=2600", "optim.lr=2e-4", "optim.unet_lr=1e-4",
-                                           "optim.warmup_steps=100", "train.ema_decay=0.995",
-                                           "checkpoint.every_steps=500", "log.sample_every_steps=0"]},
+            {"scenes": 1500, "overrides": ["train.max_steps=1400", "checkpoint.every_steps=700", *CPU_ROUND]},
+            {"scenes": 3000, "overrides": ["train.max_steps=2600", "checkpoint.every_steps=500", *CPU_ROUND]},
         ],
     },
 }
@@ -231,10 +231,10 @@ def main() -> int:
         shutil.copy(init_from / "README.md", EARLIER_CARD)  # before --package may overwrite init_from
     stage_two = RUNS / "end_to_end"  # the stage-2 model: its last round
     for name, config, done in STAGES:
+        if name == "quality" and not args.smoke:
+            stage_two = continue_stage_two(llmdiff, preset, world, log)  # stage 2's later rounds, before stage 3
         if done.exists():
             print(f"== {name}: done ({done})")
-            if name == "end_to_end" and not args.smoke:
-                stage_two = continue_stage_two(llmdiff, preset, world, log)
             continue
         stage_overrides = [] if args.smoke else list(preset["stage_overrides"].get(name, []))
         if name in RESOLUTION_STAGES:
@@ -249,8 +249,6 @@ def main() -> int:
             stage_overrides += [f"model.base={stage_two / 'base'}", f"model.adapter={stage_two / 'adapter'}"]
         train_stage(llmdiff, name, config, done, [*overrides, *stage_overrides], log,
                     cached=name in CACHED_STAGES and not args.smoke)
-        if name == "end_to_end" and not args.smoke:
-            stage_two = continue_stage_two(llmdiff, preset, world, log)
     # Stage 1 changes only the adapter: its model is the base model's UNet with the stage-1 adapter.
     align_base = RUNS / "align" / "base"
     if not align_base.exists():
