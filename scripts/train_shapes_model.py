@@ -61,6 +61,7 @@ CPU_ROUND = ["optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100", "t
 # SmolLM2 over every caption is what costs most on a CPU.
 PRESETS = {
     "default": {"world": [], "template": "default", "llm_scenes": None, "llm_languages": None,
+                "curated_scenes": 5000, "curated_languages": None,
                 "eval_languages": "en,zh,fr,es,de,ja", "stage_overrides": {}, "end_to_end_rounds": []},
     "cpu": {
         "world": ["--resolution", "32", "--grid", "2", "--max-objects", "3", "--shapes",
@@ -68,6 +69,9 @@ PRESETS = {
         "template": "cpu",
         "llm_scenes": 1500,
         "llm_languages": 2,
+        # Stage 3's curated scenes: ones stage 2 never read, each in English and two other languages.
+        "curated_scenes": 600,
+        "curated_languages": 3,
         "eval_languages": "en,zh,fr,es,de,ja",
         "stage_overrides": {
             "base_vae": ["train.max_steps=1200", "optim.warmup_steps=100", "checkpoint.every_steps=300"],
@@ -78,14 +82,15 @@ PRESETS = {
                       "checkpoint.every_steps=200"],
             "end_to_end": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
                            "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=1000"],
-            "quality": ["train.max_steps=200", "optim.lr=2e-5", "train.ema_decay=0.99", "checkpoint.every_steps=100",
-                        "log.sample_every_steps=0"],
+            "quality": ["train.max_steps=400", "optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
+                        "checkpoint.every_steps=200", "log.sample_every_steps=0"],
         },
         # Stage 2 in rounds that each restart the schedule from the one before (a CPU run spread over
-        # sittings); the last also reads LLM states of twice the scenes, 600 per language besides English.
+        # sittings); later rounds read LLM states of more scenes, up to 900 per language besides English.
         "end_to_end_rounds": [
             {"scenes": 1500, "overrides": ["train.max_steps=1400", "checkpoint.every_steps=700", *CPU_ROUND]},
             {"scenes": 3000, "overrides": ["train.max_steps=2600", "checkpoint.every_steps=500", *CPU_ROUND]},
+            {"scenes": 4500, "overrides": ["train.max_steps=2600", "checkpoint.every_steps=250", *CPU_ROUND]},
         ],
     },
 }
@@ -170,6 +175,23 @@ def describes_late_object(record: dict) -> bool:
     return is_train(record) and any(m["clip_token"] >= CLIP_WINDOW for m in mentions)
 
 
+def curate(preset: dict, out: Path, limit: int) -> None:
+    """Stage 3's curated set: train scenes describing an object past CLIP's window that stage 2 never read.
+
+    Fine-tuning on scenes stage 2 already trained on only repeats it; with an LLM subset, the curated scenes
+    come from the training scenes outside the largest subset any round of stage 2 reads.
+    """
+    seen: set[str] = set()
+    if preset["llm_scenes"]:
+        largest = max([preset["llm_scenes"], *(r["scenes"] for r in preset.get("end_to_end_rounds", []))])
+        with open(llm_subset(preset, largest), encoding="utf-8") as subset:
+            seen = {json.loads(line)["key"] for line in subset}
+    def unseen_late(record: dict) -> bool:
+        return describes_late_object(record) and record["key"] not in seen
+
+    write_selected(DATA / "records.jsonl", out, unseen_late, limit, "curated set", preset["curated_languages"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50_000, help="dataset size over all splits (default 50000)")
@@ -217,7 +239,10 @@ def main() -> int:
         llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
-        write_selected(llm_records, curated, describes_late_object, 200 if args.smoke else 5000, "curated set")
+        if args.smoke:
+            write_selected(llm_records, curated, describes_late_object, 200, "curated set")
+        else:
+            curate(preset, curated, preset["curated_scenes"])
     if not (TEMPLATE / "model_index.json").is_file():
         run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
             log, "template")

@@ -1,5 +1,6 @@
 """The shapes recipe's stage-2 rounds: each continues the one before, a larger LLM subset starts with the
-smaller one (so the cached LLM states of those captions are found again), and a finished round is skipped."""
+smaller one (so the cached LLM states of those captions are found again), and a finished round is skipped;
+stage 3's curated set holds only scenes that no round of stage 2 read."""
 
 import importlib.util
 import json
@@ -21,7 +22,10 @@ def recipe(tmp_path, monkeypatch):
     with open(data / "records.jsonl", "w", encoding="utf-8") as file:
         for index in range(12):
             split = "test" if index % 4 == 3 else "train"
-            captions = {language: {"paragraph": {"text": f"{language} {index}"}} for language in ("en", "de", "fr")}
+            # Even scenes' paragraphs mention an object past CLIP's window (the curated set's kind).
+            mentions = [{"clip_token": 90 if index % 2 == 0 else 20}]
+            captions = {language: {"paragraph": {"text": f"{language} {index}", "mentions": mentions}}
+                        for language in ("en", "de", "fr")}
             file.write(json.dumps({"key": f"{split}-{index}", "split": split, "captions": captions}) + "\n")
     commands = []
 
@@ -67,3 +71,17 @@ def test_each_round_continues_the_one_before_and_a_finished_round_is_skipped(rec
     commands.clear()
     assert module.continue_stage_two(["llmdiff"], preset, {"resolution": 32}, {}) == last
     assert commands == []
+
+
+def test_the_curated_set_holds_late_object_scenes_stage_two_never_read(recipe):
+    module, _ = recipe
+    preset = {"llm_scenes": 2, "llm_languages": 2, "curated_languages": 2,
+              "end_to_end_rounds": [{"scenes": 4, "overrides": []}]}
+    out = module.DATA / "curated.jsonl"
+    module.curate(preset, out, limit=10)
+    stage_two = {json.loads(line)["key"] for line in module.llm_subset(preset, 4).read_text().splitlines()}
+    assert stage_two == {"train-0", "train-1", "train-2", "train-4"}
+    curated = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    # train scenes 5, 6, 8, 9, 10 are unseen; of those, the even ones mention a late object
+    assert [record["key"] for record in curated] == ["train-6", "train-8", "train-10"]
+    assert all(len(record["captions"]) == 2 and "en" in record["captions"] for record in curated)
