@@ -186,6 +186,7 @@ def curate(preset: dict, out: Path, limit: int) -> None:
         largest = max([preset["llm_scenes"], *(r["scenes"] for r in preset.get("end_to_end_rounds", []))])
         with open(llm_subset(preset, largest), encoding="utf-8") as subset:
             seen = {json.loads(line)["key"] for line in subset}
+
     def unseen_late(record: dict) -> bool:
         return describes_late_object(record) and record["key"] not in seen
 
