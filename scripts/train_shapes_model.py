@@ -51,11 +51,12 @@ CACHED_STAGES = {"base", "align", "end_to_end", "quality"}
 
 CPU_ROUND = ["optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100", "train.ema_decay=0.995",
              "log.sample_every_steps=0"]
-"""What every later round of the cpu preset's stage 2 shares: its length and checkpoints are its own."""
+"""The cpu presets' stage-2 rates and averaging, shared by the later rounds and by cpu-continue's stage 2:
+the length and checkpoints of each are its own."""
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
-# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 5 hours on 2 CPU cores,
+# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 6.5 hours on 2 CPU cores,
 # eval included). LLM stages read the LLM's states of a subset of the training captions (`llm_scenes`
 # scenes, in English and `llm_languages - 1` other languages each, or all), cached once, because running
 # SmolLM2 over every caption is what costs most on a CPU.
@@ -102,8 +103,7 @@ PRESETS["cpu-continue"] = {
         **PRESETS["cpu"]["stage_overrides"],
         "base": ["train.max_steps=1800", "optim.lr=3e-4", "optim.warmup_steps=50", "train.ema_decay=0.995",
                  "checkpoint.every_steps=300", "log.sample_every_steps=600", "optim.text_encoder_hold_steps=0"],
-        "end_to_end": ["train.max_steps=1000", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
-                       "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=0"],
+        "end_to_end": ["train.max_steps=1000", "checkpoint.every_steps=250", *CPU_ROUND],
     },
     "end_to_end_rounds": [],
 }
