@@ -56,7 +56,7 @@ the length and checkpoints of each are its own."""
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
-# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 6.5 hours on 2 CPU cores,
+# 2x2 grid, 4 shapes x 4 colours, up to 3 objects) and short stages (about 7 hours on 2 CPU cores,
 # eval included). LLM stages read the LLM's states of a subset of the training captions (`llm_scenes`
 # scenes, in English and `llm_languages - 1` other languages each, or all), cached once, because running
 # SmolLM2 over every caption is what costs most on a CPU.
@@ -83,15 +83,16 @@ PRESETS = {
                       "checkpoint.every_steps=200"],
             "end_to_end": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
                            "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=1000"],
-            "quality": ["train.max_steps=400", "optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
-                        "checkpoint.every_steps=200", "log.sample_every_steps=0"],
+            "quality": ["train.max_steps=800", "optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
+                        "checkpoint.every_steps=400", "log.sample_every_steps=0"],
         },
         # Stage 2 in rounds that each restart the schedule from the one before (a CPU run spread over
-        # sittings); later rounds read LLM states of more scenes, up to 900 per language besides English.
+        # sittings); later rounds read LLM states of more scenes, up to 1,200 per language besides English.
         "end_to_end_rounds": [
             {"scenes": 1500, "overrides": ["train.max_steps=1400", "checkpoint.every_steps=700", *CPU_ROUND]},
             {"scenes": 3000, "overrides": ["train.max_steps=2600", "checkpoint.every_steps=500", *CPU_ROUND]},
             {"scenes": 4500, "overrides": ["train.max_steps=2600", "checkpoint.every_steps=250", *CPU_ROUND]},
+            {"scenes": 6000, "overrides": ["train.max_steps=2000", "checkpoint.every_steps=250", *CPU_ROUND]},
         ],
     },
 }
