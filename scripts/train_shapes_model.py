@@ -130,6 +130,7 @@ def run(command: list[str], log: dict, name: str) -> None:
     print(f"\n== {name}: {' '.join(command)}", flush=True)
     start = time.perf_counter()
     status = subprocess.call(command)
+    log.pop(name, None)  # a step run again moves to the end: the log and the model card keep the order steps ran
     log[name] = {"seconds": round(time.perf_counter() - start, 1), "command": " ".join(command),
                  "status": status}
     save_log(log)

@@ -4,6 +4,7 @@ stage 3's curated set holds only scenes that no round of stage 2 read."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def recipe(tmp_path, monkeypatch):
+def load_recipe():
     spec = importlib.util.spec_from_file_location("train_shapes_model", ROOT / "scripts" / "train_shapes_model.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def recipe(tmp_path, monkeypatch):
+    module = load_recipe()
     monkeypatch.chdir(tmp_path)  # the recipe's paths are relative to its working directory
     data = tmp_path / "data" / "shapes"
     data.mkdir(parents=True)
@@ -85,3 +91,14 @@ def test_the_curated_set_holds_late_object_scenes_stage_two_never_read(recipe):
     # train scenes 5, 6, 8, 9, 10 are unseen; of those, the even ones mention a late object
     assert [record["key"] for record in curated] == ["train-6", "train-8", "train-10"]
     assert all(len(record["captions"]) == 2 and "en" in record["captions"] for record in curated)
+
+
+def test_a_step_run_again_moves_to_the_end_of_the_log(tmp_path, monkeypatch):
+    module = load_recipe()
+    monkeypatch.chdir(tmp_path)
+    module.RUNS.mkdir(parents=True)
+    log = {}
+    for name in ("quality", "eval", "end_to_end_5", "quality", "eval"):
+        module.run([sys.executable, "-c", "pass"], log, name)
+    assert list(log) == ["end_to_end_5", "quality", "eval"]
+    assert list(json.loads((module.RUNS / "recipe.json").read_text(encoding="utf-8"))) == list(log)
