@@ -10,6 +10,8 @@ small dataset, to check the chain in minutes; its models are untrained. `--packa
 (fp16, with a model card) to src/llmdiff/models/shapes, where `llmdiff generate` finds it by default.
 `--init-from DIR` continues a packaged model instead of starting from random weights: its VAE is kept, and
 the base stage and stage 1 start from its UNet, CLIP encoder and adapter (training spread over sessions).
+With `--preset cpu-extend` it extends a packaged release instead: stage 2 continues its UNet and adapter on
+training scenes that release never read, then stage 3 on curated scenes outside both (one CPU sitting).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +34,8 @@ PACKAGE = ROOT / "src" / "llmdiff" / "models" / "shapes"
 RUNS = Path("runs/shapes")
 DATA = Path("data/shapes")
 TEMPLATE = Path("outputs/shapes/template")
+START = RUNS / "start"
+"""With an extending preset: the packaged release it extends, in fp32, where stage 2 starts."""
 EARLIER_CARD = RUNS / "continued_from.md"
 """With --init-from: the model card of the model this run continues, for the new card's lineage."""
 
@@ -108,6 +113,23 @@ PRESETS["cpu-continue"] = {
     },
     "end_to_end_rounds": [],
 }
+# Extending a packaged release of the preset named in `extends` (`--init-from DIR`): no new base model or
+# stage 1 (their rows are the release's own, kept in the model card's lineage). Stage 2 continues the
+# release's UNet and adapter on `fresh_scenes` training scenes that none of its steps read, each in English,
+# the `fresh_languages` and one more language in turn; stage 3 then reads curated scenes outside all of those.
+# German is in every fresh scene: it is the language furthest behind English. About 2 hours on 2 CPU cores.
+PRESETS["cpu-extend"] = {
+    **PRESETS["cpu"],
+    "extends": "cpu",
+    "fresh_scenes": 2000,
+    "llm_languages": 3,
+    "fresh_languages": ["de"],
+    "stage_overrides": {
+        **PRESETS["cpu"]["stage_overrides"],
+        "end_to_end": ["train.max_steps=1500", "checkpoint.every_steps=250", *CPU_ROUND],
+    },
+    "end_to_end_rounds": [],
+}
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
 """Stages that read images, at the world's resolution."""
 
@@ -138,27 +160,47 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
-def write_selected(records: Path, out: Path, keep, limit: int, what: str, languages: int | None = None) -> None:
-    """The first `limit` records for which `keep(record)` holds, as JSONL lines.
+def select(records: Path, keep, limit: int, languages: int | None = None, always: tuple[str, ...] = ()) -> Iterator[dict]:
+    """The first `limit` records for which `keep(record)` holds.
 
-    With `languages`, each record keeps the captions of English and `languages - 1` other languages, in
-    turn from one record to the next: more scenes (layouts) for the same number of LLM passes.
+    With `languages`, each record keeps the captions of English, the `always` languages and the rest of
+    `languages` from the other languages in turn from one record to the next: more scenes (layouts) for the
+    same number of LLM passes.
     """
     kept = 0
-    with open(records, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
+    with open(records, encoding="utf-8") as source:
         for line in source:
             if kept >= limit:
-                break
+                return
             record = json.loads(line)
             if keep(record):
                 if languages:
-                    others = sorted(language for language in record["captions"] if language != "en")
-                    chosen = {"en", *(others[(kept + i) % len(others)] for i in range(min(languages - 1, len(others))))}
+                    fixed = {"en", *always}
+                    others = sorted(language for language in record["captions"] if language not in fixed)
+                    turns = min(languages - len(fixed), len(others))
+                    chosen = {*fixed, *(others[(kept + i) % len(others)] for i in range(turns))}
                     record["captions"] = {k: v for k, v in record["captions"].items() if k in chosen}
-                    line = json.dumps(record, ensure_ascii=False) + "\n"
-                target.write(line)
+                yield record
                 kept += 1
+
+
+def write_records(out: Path, records, what: str) -> None:
+    kept = 0
+    with open(out, "w", encoding="utf-8") as target:
+        for record in records:
+            target.write(json.dumps(record, ensure_ascii=False) + "\n")
+            kept += 1
     print(f"{what}: {kept} records -> {out}")
+
+
+def write_selected(records: Path, out: Path, keep, limit: int, what: str, languages: int | None = None) -> None:
+    """`select`'s records as JSONL lines in `out`."""
+    write_records(out, select(records, keep, limit, languages), what)
+
+
+def keys(records: Path) -> set[str]:
+    with open(records, encoding="utf-8") as file:
+        return {json.loads(line)["key"] for line in file}
 
 
 def is_train(record: dict) -> bool:
@@ -177,22 +219,56 @@ def describes_late_object(record: dict) -> bool:
     return is_train(record) and any(m["clip_token"] >= CLIP_WINDOW for m in mentions)
 
 
+def stage_two_scenes(preset: dict) -> set[str]:
+    """The training scenes stage 2 of `preset` reads, when it reads a subset (else none: it reads them all)."""
+    if preset.get("extends"):
+        return {record["key"] for record in fresh_records(preset)}
+    if not preset["llm_scenes"]:
+        return set()
+    largest = max([preset["llm_scenes"], *(r["scenes"] for r in preset.get("end_to_end_rounds", []))])
+    return keys(llm_subset(preset, largest))
+
+
+def earlier_scenes(preset: dict) -> set[str]:
+    """The training scenes that the LLM stages of the releases `preset` extends read (none for a fresh run)."""
+    if not preset.get("extends"):
+        return set()
+    parent = PRESETS[preset["extends"]]
+    seen = earlier_scenes(parent) | stage_two_scenes(parent)
+    return seen | {record["key"] for record in select(DATA / "records.jsonl", unseen_late(seen), parent["curated_scenes"])}
+
+
+def unseen_late(seen: set[str]):
+    def keep(record: dict) -> bool:
+        return describes_late_object(record) and record["key"] not in seen
+
+    return keep
+
+
 def curate(preset: dict, out: Path, limit: int) -> None:
     """Stage 3's curated set: train scenes describing an object past CLIP's window that stage 2 never read.
 
     Fine-tuning on scenes stage 2 already trained on only repeats it; with an LLM subset, the curated scenes
-    come from the training scenes outside the largest subset any round of stage 2 reads.
+    come from the training scenes outside the largest subset any round of stage 2 reads, and outside every
+    scene that the release a preset extends read.
     """
-    seen: set[str] = set()
-    if preset["llm_scenes"]:
-        largest = max([preset["llm_scenes"], *(r["scenes"] for r in preset.get("end_to_end_rounds", []))])
-        with open(llm_subset(preset, largest), encoding="utf-8") as subset:
-            seen = {json.loads(line)["key"] for line in subset}
+    seen = earlier_scenes(preset) | stage_two_scenes(preset)
+    write_selected(DATA / "records.jsonl", out, unseen_late(seen), limit, "curated set", preset["curated_languages"])
 
-    def unseen_late(record: dict) -> bool:
-        return describes_late_object(record) and record["key"] not in seen
 
-    write_selected(DATA / "records.jsonl", out, unseen_late, limit, "curated set", preset["curated_languages"])
+def fresh_records(preset: dict) -> Iterator[dict]:
+    """An extending preset's stage-2 records: the first `fresh_scenes` training scenes its releases never read."""
+    seen = earlier_scenes(preset)
+    return select(DATA / "records.jsonl", lambda record: is_train(record) and record["key"] not in seen,
+                  preset["fresh_scenes"], preset["llm_languages"], tuple(preset.get("fresh_languages", ())))
+
+
+def fresh_subset(preset: dict) -> Path:
+    """`fresh_records` as the JSONL file the run's stage 2 reads (like curated.jsonl, one run's per data folder)."""
+    path = DATA / "fresh.jsonl"
+    if not path.is_file():
+        write_records(path, fresh_records(preset), "fresh scenes")
+    return path
 
 
 def main() -> int:
@@ -217,6 +293,10 @@ def main() -> int:
     init_from = args.init_from.resolve() if args.init_from else None
     if init_from and not (init_from / "base" / "model_index.json").is_file():
         parser.error(f"--init-from {args.init_from}: not a packaged shapes model (no base/model_index.json)")
+    preset = PRESETS[args.preset]
+    extending = bool(preset.get("extends"))
+    if extending and not init_from:
+        parser.error(f"--preset {args.preset} extends a packaged release: name it with --init-from DIR")
     workdir = args.workdir or (ROOT / "outputs" / "shapes-smoke" if args.smoke else ROOT)
     workdir.mkdir(parents=True, exist_ok=True)
     os.chdir(workdir)
@@ -229,7 +309,6 @@ def main() -> int:
     log = json.loads(log_path.read_text()) if log_path.is_file() else {}
     log["hardware"] = hardware()
 
-    preset = PRESETS[args.preset]
     log["preset"] = args.preset
     if not (DATA / "records.jsonl").is_file():
         run([*llmdiff, "shapes", "make", "--n", str(n), "--out", str(DATA), "--overwrite", *preset["world"]],
@@ -238,7 +317,7 @@ def main() -> int:
     llm_records = DATA / "records.jsonl"
     llm_data = []
     if preset["llm_scenes"] and not args.smoke:
-        llm_records = llm_subset(preset, preset["llm_scenes"])
+        llm_records = fresh_subset(preset) if extending else llm_subset(preset, preset["llm_scenes"])
         llm_data = [f"data.train=[{{path: {llm_records}}}]"]
     curated = DATA / "curated.jsonl"
     if not curated.is_file():
@@ -246,14 +325,16 @@ def main() -> int:
             write_selected(llm_records, curated, describes_late_object, 200, "curated set")
         else:
             curate(preset, curated, preset["curated_scenes"])
-    if not (TEMPLATE / "model_index.json").is_file():
+    if not extending and not (TEMPLATE / "model_index.json").is_file():
         run([sys.executable, "-m", "llmdiff.training.shapes_model", str(TEMPLATE), "--preset", preset["template"]],
             log, "template")
-    if not args.smoke and not (RUNS / "align" / "adapter").exists():
+    if not args.smoke and not extending and not (RUNS / "align" / "adapter").exists():
         # The frozen LLM's states of every caption the LLM stages read: they do not depend on the base
         # model, and the later stages' `llmdiff cache` then finds them (same LLM, layers and cache key).
         run([*llmdiff, "cache", ROOT / "configs/shapes/align.yaml", "cache.teacher=false", *llm_data], log, "llm_states")
-    if init_from and not STAGES[0][2].exists():
+    if extending and not (START / "adapter").exists():
+        copy_packaged(init_from, START, log)
+    elif init_from and not extending and not STAGES[0][2].exists():
         continue_vae(init_from, STAGES[0][2], log)
     if init_from and not EARLIER_CARD.exists() and (init_from / "README.md").is_file():
         shutil.copy(init_from / "README.md", EARLIER_CARD)  # before --package may overwrite init_from
@@ -261,6 +342,8 @@ def main() -> int:
     for name, config, done in STAGES:
         if name == "quality" and not args.smoke:
             stage_two = continue_stage_two(llmdiff, preset, world, log)  # stage 2's later rounds, before stage 3
+        if extending and name in ("base_vae", "base", "align"):
+            continue  # the extended release's own
         if done.exists():
             print(f"== {name}: done ({done})")
             continue
@@ -269,6 +352,8 @@ def main() -> int:
             stage_overrides.append(f"data.resolution={world['resolution']}")
         if name in ("align", "end_to_end"):
             stage_overrides += llm_data
+        if extending and name == "end_to_end":
+            stage_overrides += [f"model.base={START / 'base'}", f"model.adapter={START / 'adapter'}"]
         if init_from and name == "base":
             stage_overrides.append("model.reinit=[]")  # the UNet and CLIP of the VAE stage's output: init_from's
         if init_from and name == "align":
@@ -279,16 +364,17 @@ def main() -> int:
                     cached=name in CACHED_STAGES and not args.smoke)
     # Stage 1 changes only the adapter: its model is the base model's UNet with the stage-1 adapter.
     align_base = RUNS / "align" / "base"
-    if not align_base.exists():
+    if not extending and not align_base.exists():
         align_base.symlink_to(Path("..") / "base" / "base", target_is_directory=True)
 
+    # An extending run's base model and stage 1 are the extended release's, measured in its model card.
+    earlier_rows = [] if extending else ["--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
+                                         "--model", f"stage 1 (align)={RUNS / 'align'}"]
     evaluation = RUNS / "eval"
     run([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
          "--languages", preset["eval_languages"],
          "--steps", "2" if args.smoke else "20", "--batch-size", "32",
-         "--placement-seeds", "1" if args.smoke else "12",
-         "--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
-         "--model", f"stage 1 (align)={RUNS / 'align'}",
+         "--placement-seeds", "1" if args.smoke else "12", *earlier_rows,
          "--model", f"stage 2 (end-to-end)={stage_two}",
          "--model", f"stage 3 (quality)={RUNS / 'quality'}",
          "-o", str(evaluation)], log, "eval")
@@ -337,6 +423,25 @@ def continue_stage_two(llmdiff: list, preset: dict, world: dict, log: dict) -> P
     return previous
 
 
+def copy_packaged(init_from: Path, out: Path, log: dict) -> None:
+    """A packaged model (fp16) as fp32 base/ and adapter/ folders, where an extending run's stage 2 starts."""
+    import torch
+
+    from llmdiff.adapter import LLMAdapter
+    from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
+
+    start = time.perf_counter()
+    continue_vae(init_from, out / "base", log)
+    adapter = LLMAdapter.load(init_from / "adapter").to(torch.float32)
+    adapter.save_pretrained(out / "adapter.tmp", safe_serialization=True)
+    save_text_encoder_config(out / "adapter.tmp", load_text_encoder_config(init_from / "adapter")[1])
+    os.replace(out / "adapter.tmp", out / "adapter")  # the marker that the copy is whole
+    log.pop("base_vae", None)
+    log["start"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"copied from {init_from}",
+                    "status": 0, "note": "(the extended release's VAE, UNet, CLIP encoder and adapter, as fp32)"}
+    save_log(log)
+
+
 def continue_vae(init_from: Path, out: Path, log: dict) -> None:
     """The VAE stage's output taken from a packaged model (fp32 again): its VAE is kept as it is, and its
     UNet and CLIP encoder are where the base stage starts."""
@@ -353,20 +458,23 @@ def continue_vae(init_from: Path, out: Path, log: dict) -> None:
     save_log(log)
 
 
-def lineage() -> str:
+def lineage(extending: bool) -> str:
     """The card of the model this run continued, its headings one level down; empty for a fresh run."""
     if not EARLIER_CARD.is_file():
         return ""
     earlier = EARLIER_CARD.read_text(encoding="utf-8")
     earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
-    return ("\n\n## Continued from\n\nThis run started from the model below (`--init-from`): its VAE is "
-            "kept as it was, its UNet, CLIP encoder and adapter were trained further by the steps above.\n\n"
-            + earlier + "\n")
+    if extending:
+        how = ("its VAE and CLIP encoder are kept as they were, its UNet and adapter were trained further by the "
+               "steps above; its base CLIP model and stage 1, and their rows in the table below, are its own")
+    else:
+        how = "its VAE is kept as it was, its UNet, CLIP encoder and adapter were trained further by the steps above"
+    return f"\n\n## Continued from\n\nThis run started from the model below (`--init-from`): {how}.\n\n{earlier}\n"
 
 
 def recipe_command(log: dict) -> str:
     """The command line of this run, as the model card names it."""
-    continued = " --init-from DIR" if EARLIER_CARD.is_file() else ""
+    continued = " --init-from DIR" if EARLIER_CARD.is_file() else ""  # DIR: the model the card's lineage shows
     return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued} --package"
 
 
@@ -396,7 +504,7 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
         "CLIP-conditioned UNet on short English captions of the shapes world, then stage 1 (align), stage 2 "
         "(end-to-end) and stage 3 (quality) with SmolLM2-135M-Instruct reading paragraphs in six languages.\n\n"
         f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n\n"
-        f"## Held-out scores (oracle)\n\n{table}" + lineage(),
+        f"## Held-out scores (oracle)\n\n{table}" + lineage(bool(PRESETS[log.get("preset", "default")].get("extends"))),
         encoding="utf-8",
     )
     shutil.rmtree(target, ignore_errors=True)

@@ -4,10 +4,12 @@ stage 3's curated set holds only scenes that no round of stage 2 read."""
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,3 +104,55 @@ def test_a_step_run_again_moves_to_the_end_of_the_log(tmp_path, monkeypatch):
         module.run([sys.executable, "-c", "pass"], log, name)
     assert list(log) == ["end_to_end_5", "quality", "eval"]
     assert list(json.loads((module.RUNS / "recipe.json").read_text(encoding="utf-8"))) == list(log)
+
+
+def test_an_extending_preset_reads_only_scenes_its_release_never_read(recipe, monkeypatch):
+    module, _ = recipe
+    monkeypatch.setitem(module.PRESETS, "parent", {"llm_scenes": 2, "llm_languages": 2, "curated_scenes": 1,
+                                                   "curated_languages": 2, "end_to_end_rounds": []})
+    child = {"extends": "parent", "llm_scenes": 2, "fresh_scenes": 3, "llm_languages": 2, "fresh_languages": ["de"],
+             "curated_languages": 2, "end_to_end_rounds": []}
+    # the parent's stage 2 read train scenes 0 and 1, its stage 3 the first late-object scene after them
+    assert module.earlier_scenes(child) == {"train-0", "train-1", "train-2"}
+    fresh = [json.loads(line) for line in module.fresh_subset(child).read_text(encoding="utf-8").splitlines()]
+    assert [record["key"] for record in fresh] == ["train-4", "train-5", "train-6"]
+    assert all(sorted(record["captions"]) == ["de", "en"] for record in fresh)  # German in every fresh scene
+    out = module.DATA / "curated.jsonl"
+    module.curate(child, out, limit=10)
+    # of the train scenes neither the parent nor the fresh set read (8, 9, 10), the late-object ones
+    assert [json.loads(line)["key"] for line in out.read_text(encoding="utf-8").splitlines()] == ["train-8", "train-10"]
+
+
+def test_the_always_languages_are_kept_beside_english_and_the_others_take_turns(recipe):
+    module, _ = recipe
+    chosen = [sorted(record["captions"]) for record in
+              module.select(module.DATA / "records.jsonl", module.is_train, 3, languages=3, always=("fr",))]
+    assert chosen == [["de", "en", "fr"]] * 3
+    chosen = [sorted(record["captions"]) for record in
+              module.select(module.DATA / "records.jsonl", module.is_train, 2, languages=2)]
+    assert chosen == [["de", "en"], ["en", "fr"]]
+
+
+def test_an_extending_preset_without_a_release_to_extend_is_refused():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_shapes_model.py"), "--preset", "cpu-extend"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--init-from" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_an_extending_run_starts_from_fp32_copies_of_the_packaged_release(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    module = load_recipe()
+    monkeypatch.chdir(tmp_path)
+    module.RUNS.mkdir(parents=True)
+    log = {}
+    module.copy_packaged(module.PACKAGE, module.START, log)
+    for part in ("adapter/diffusion_pytorch_model.safetensors", "base/unet/diffusion_pytorch_model.safetensors",
+                 "base/text_encoder/model.safetensors", "base/vae/diffusion_pytorch_model.safetensors"):
+        packaged, copied = load_file(module.PACKAGE / part), load_file(module.START / part)
+        assert packaged.keys() == copied.keys()
+        assert all(copied[name].dtype == torch.float32 for name in copied)
+        assert all(torch.equal(copied[name], packaged[name].float()) for name in packaged)
+    assert (module.START / "adapter" / "text_encoder_config.json").is_file()
+    assert list(log) == ["start"] and log["start"]["status"] == 0
