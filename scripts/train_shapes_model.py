@@ -280,6 +280,9 @@ def main() -> int:
     parser.add_argument("--package", nargs="?", const=PACKAGE, type=Path, metavar="DIR",
                         help="copy the final model (fp16, with a model card) to DIR, by default "
                         "src/llmdiff/models/shapes where `llmdiff generate` finds it")
+    parser.add_argument("--ship", choices=["quality", "end_to_end"], default="quality",
+                        help="the stage whose model --package writes (default: stage 3, quality; end_to_end where the "
+                        "eval measured stage 2 better)")
     parser.add_argument("--init-from", type=Path, metavar="DIR",
                         help="continue a packaged model (e.g. src/llmdiff/models/shapes): keep its VAE, start the "
                         "base stage from its UNet and CLIP encoder and stage 1 from its adapter")
@@ -379,7 +382,8 @@ def main() -> int:
          "--model", f"stage 3 (quality)={RUNS / 'quality'}",
          "-o", str(evaluation)], log, "eval")
     if args.package:
-        package(RUNS / "quality", evaluation, log, args.package)
+        log["ship"] = args.ship
+        package(RUNS / "quality" if args.ship == "quality" else stage_two, evaluation, log, args.package)
     return 0
 
 
@@ -472,10 +476,14 @@ def lineage(extending: bool) -> str:
     return f"\n\n## Continued from\n\nThis run started from the model below (`--init-from`): {how}.\n\n{earlier}\n"
 
 
+SHIPPED = {"quality": "stage 3 (quality)", "end_to_end": "stage 2 (end-to-end)"}
+
+
 def recipe_command(log: dict) -> str:
     """The command line of this run, as the model card names it."""
     continued = " --init-from DIR" if EARLIER_CARD.is_file() else ""  # DIR: the model the card's lineage shows
-    return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued} --package"
+    ship = " --ship end_to_end" if log.get("ship") == "end_to_end" else ""
+    return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued}{ship} --package"
 
 
 def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
@@ -503,6 +511,7 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
         f"Trained with `{recipe_command(log)}` (configs/shapes/*.yaml): a VAE and a "
         "CLIP-conditioned UNet on short English captions of the shapes world, then stage 1 (align), stage 2 "
         "(end-to-end) and stage 3 (quality) with SmolLM2-135M-Instruct reading paragraphs in six languages.\n\n"
+        f"The weights here are {SHIPPED[log.get('ship', 'quality')]}'s ({model}).\n\n"
         f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n\n"
         f"## Held-out scores (oracle)\n\n{table}" + lineage(bool(PRESETS[log.get("preset", "default")].get("extends"))),
         encoding="utf-8",
