@@ -431,16 +431,10 @@ def copy_packaged(init_from: Path, out: Path, log: dict) -> None:
     """A packaged model (fp16) as fp32 base/ and adapter/ folders, where an extending run's stage 2 starts."""
     import torch
 
-    from llmdiff.adapter import LLMAdapter
-    from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
-
     start = time.perf_counter()
-    continue_vae(init_from, out / "base", log)
-    adapter = LLMAdapter.load(init_from / "adapter").to(torch.float32)
-    adapter.save_pretrained(out / "adapter.tmp", safe_serialization=True)
-    save_text_encoder_config(out / "adapter.tmp", load_text_encoder_config(init_from / "adapter")[1])
+    save_pipeline_as(init_from / "base", out / "base", torch.float32)
+    save_adapter_as(init_from / "adapter", out / "adapter.tmp", torch.float32)
     os.replace(out / "adapter.tmp", out / "adapter")  # the marker that the copy is whole
-    log.pop("base_vae", None)
     log["start"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"copied from {init_from}",
                     "status": 0, "note": "(the extended release's VAE, UNet, CLIP encoder and adapter, as fp32)"}
     save_log(log)
@@ -450,16 +444,32 @@ def continue_vae(init_from: Path, out: Path, log: dict) -> None:
     """The VAE stage's output taken from a packaged model (fp32 again): its VAE is kept as it is, and its
     UNet and CLIP encoder are where the base stage starts."""
     import torch
-    from diffusers import StableDiffusionPipeline
 
     start = time.perf_counter()
-    pipeline = StableDiffusionPipeline.from_pretrained(
-        init_from / "base", torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False
-    )
-    pipeline.save_pretrained(out, safe_serialization=True)
+    save_pipeline_as(init_from / "base", out, torch.float32)
     log["base_vae"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"continued from {init_from}",
                        "status": 0, "note": "(VAE kept; UNet and CLIP encoder continued by the base stage)"}
     save_log(log)
+
+
+def save_pipeline_as(source: Path, target: Path, dtype) -> None:
+    """A Stable Diffusion pipeline folder saved again with its weights in `dtype`."""
+    from diffusers import StableDiffusionPipeline
+
+    pipeline = StableDiffusionPipeline.from_pretrained(
+        source, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+    )
+    pipeline.save_pretrained(target, safe_serialization=True)
+
+
+def save_adapter_as(source: Path, target: Path, dtype) -> None:
+    """An adapter folder saved again in `dtype`, with the encoder settings it was trained with; the LLM spec
+    is left out: the default LLM, found wherever it is installed."""
+    from llmdiff.adapter import LLMAdapter
+    from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
+
+    LLMAdapter.load(source).to(dtype).save_pretrained(target, safe_serialization=True)
+    save_text_encoder_config(target, load_text_encoder_config(source)[1])
 
 
 def lineage(extending: bool) -> str:
@@ -489,19 +499,11 @@ def recipe_command(log: dict) -> str:
 def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     """The final model in fp16 (half the bytes; loaded back as fp32 on a CPU) with its model card."""
     import torch
-    from diffusers import StableDiffusionPipeline
-
-    from llmdiff.adapter import LLMAdapter
-    from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
 
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    base = StableDiffusionPipeline.from_pretrained(model / "base", safety_checker=None, requires_safety_checker=False)
-    base.to(torch.float16).save_pretrained(staging / "base", safe_serialization=True)
-    adapter = LLMAdapter.load(model / "adapter")
-    adapter.to(torch.float16).save_pretrained(staging / "adapter", safe_serialization=True)
-    # The LLM spec is left out: the default LLM, found wherever it is installed.
-    save_text_encoder_config(staging / "adapter", load_text_encoder_config(model / "adapter")[1])
+    save_pipeline_as(model / "base", staging / "base", torch.float16)
+    save_adapter_as(model / "adapter", staging / "adapter", torch.float16)
     shutil.copy(DATA / "world.json", staging / "world.json")  # the world it draws, for scoring its images
     table = (evaluation / "shapes_eval.md").read_text(encoding="utf-8")
     timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` {v.get('note', '')} |"
