@@ -123,6 +123,32 @@ def test_an_extending_preset_reads_only_scenes_its_release_never_read(recipe, mo
     assert [json.loads(line)["key"] for line in out.read_text(encoding="utf-8").splitlines()] == ["train-8", "train-10"]
 
 
+def test_an_extension_of_an_extension_reads_nothing_the_whole_lineage_read(recipe, monkeypatch):
+    module, _ = recipe
+    monkeypatch.setitem(module.PRESETS, "first", {"llm_scenes": 2, "llm_languages": 2, "curated_scenes": 1,
+                                                  "curated_languages": 2, "end_to_end_rounds": []})
+    monkeypatch.setitem(module.PRESETS, "second", {"extends": "first", "llm_scenes": 2, "fresh_scenes": 2,
+                                                   "llm_languages": 2, "curated_scenes": 1, "curated_languages": 2,
+                                                   "end_to_end_rounds": []})
+    third = {"extends": "second", "llm_scenes": 2, "fresh_scenes": 2, "llm_languages": 3,
+             "fresh_languages": ["de", "fr"], "curated_languages": 2, "end_to_end_rounds": []}
+    # first: stage 2 on train 0, 1, stage 3 on train 2; second: stage 2 on train 4, 5, stage 3 on train 6
+    assert module.earlier_scenes(third) == {"train-0", "train-1", "train-2", "train-4", "train-5", "train-6"}
+    fresh = list(module.fresh_records(third))
+    assert [record["key"] for record in fresh] == ["train-8", "train-9"]
+    assert all(sorted(record["captions"]) == ["de", "en", "fr"] for record in fresh)
+
+
+def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset():
+    module = load_recipe()
+    chain, name = [], "cpu-extend-2"
+    while name:
+        chain.append(name)
+        name = module.PRESETS[name].get("extends")
+    assert chain == ["cpu-extend-2", "cpu-extend", "cpu"]
+    assert {"de", "ja"} <= set(module.PRESETS["cpu-extend-2"]["fresh_languages"])
+
+
 def test_the_always_languages_are_kept_beside_english_and_the_others_take_turns(recipe):
     module, _ = recipe
     chosen = [sorted(record["captions"]) for record in
