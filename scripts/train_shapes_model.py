@@ -59,6 +59,8 @@ CPU_ROUND = ["optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100", "t
              "log.sample_every_steps=0"]
 """The cpu presets' stage-2 rates and averaging, shared by the later rounds and by cpu-continue's stage 2:
 the length and checkpoints of each are its own."""
+CPU_QUALITY = ["optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99", "log.sample_every_steps=0"]
+"""The cpu presets' stage-3 rate and averaging; the length and checkpoints are each preset's own."""
 
 # Presets: the world, the architecture and the length of every stage. `default` is the benchmark world
 # (64x64, 3x3 grid, 6 shapes x 6 colours) at full length, for a GPU; `cpu` is a smaller world (32x32,
@@ -89,8 +91,7 @@ PRESETS = {
                       "checkpoint.every_steps=200"],
             "end_to_end": ["train.max_steps=1400", "optim.lr=2e-4", "optim.unet_lr=1e-4", "optim.warmup_steps=100",
                            "train.ema_decay=0.995", "checkpoint.every_steps=250", "log.sample_every_steps=1000"],
-            "quality": ["train.max_steps=800", "optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
-                        "checkpoint.every_steps=400", "log.sample_every_steps=0"],
+            "quality": ["train.max_steps=800", "checkpoint.every_steps=400", *CPU_QUALITY],
         },
         # Stage 2 in rounds that each restart the schedule from the one before (a CPU run spread over
         # sittings); later rounds read LLM states of more scenes, up to 1,200 per language besides English.
@@ -143,8 +144,7 @@ PRESETS["cpu-extend-2"] = {
     "fresh_languages": ["de", "ja"],
     "stage_overrides": {
         **PRESETS["cpu-extend"]["stage_overrides"],
-        "quality": ["train.max_steps=400", "optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
-                    "checkpoint.every_steps=200", "log.sample_every_steps=0"],
+        "quality": ["train.max_steps=400", "checkpoint.every_steps=200", *CPU_QUALITY],
     },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
