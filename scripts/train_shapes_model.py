@@ -12,7 +12,8 @@ small dataset, to check the chain in minutes; its models are untrained. `--packa
 the base stage and stage 1 start from its UNet, CLIP encoder and adapter (training spread over sessions).
 With `--preset cpu-extend` it extends a packaged release instead: stage 2 continues its UNet and adapter on
 training scenes that release never read, then stage 3 on curated scenes outside both (one CPU sitting);
-`--preset cpu-extend-2` does the same to a cpu-extend release, outside every scene its lineage read.
+`--preset cpu-extend-2` does the same to a cpu-extend release, outside every scene its lineage read, and
+`--preset cpu-extend-3` to a cpu-extend-2 release, with English in half its scenes instead of all.
 """
 
 from __future__ import annotations
@@ -117,15 +118,16 @@ PRESETS["cpu-continue"] = {
 }
 # Extending a packaged release of the preset named in `extends` (`--init-from DIR`): no new base model or
 # stage 1 (their rows are the release's own, kept in the model card's lineage). Stage 2 continues the
-# release's UNet and adapter on `fresh_scenes` training scenes that none of its steps read, each in English,
-# the `fresh_languages` and one more language in turn; stage 3 then reads curated scenes outside all of those.
+# release's UNet and adapter on `fresh_scenes` training scenes that none of its steps read, each in the
+# `fresh_languages` and the rest of `llm_languages` in turn; stage 3 then reads curated scenes outside all of
+# those.
 # German is in every fresh scene: it is the language furthest behind English. About 2 hours on 2 CPU cores.
 PRESETS["cpu-extend"] = {
     **PRESETS["cpu"],
     "extends": "cpu",
     "fresh_scenes": 2000,
     "llm_languages": 3,
-    "fresh_languages": ["de"],
+    "fresh_languages": ["en", "de"],
     "stage_overrides": {
         **PRESETS["cpu"]["stage_overrides"],
         "end_to_end": ["train.max_steps=1500", "checkpoint.every_steps=250", *CPU_ROUND],
@@ -141,10 +143,23 @@ PRESETS["cpu-extend-2"] = {
     "extends": "cpu-extend",
     "fresh_scenes": 1600,
     "llm_languages": 4,
-    "fresh_languages": ["de", "ja"],
+    "fresh_languages": ["en", "de", "ja"],
     "stage_overrides": {
         **PRESETS["cpu-extend"]["stage_overrides"],
         "quality": ["train.max_steps=400", "checkpoint.every_steps=200", *CPU_QUALITY],
+    },
+}
+# Extending a cpu-extend-2 release: English leaves the languages in every scene, since it leads the others
+# and every earlier round read it in each scene. German and Japanese, furthest behind, stay in every scene;
+# two of English, Spanish, French and Chinese take turns, so each of those is in half the scenes.
+PRESETS["cpu-extend-3"] = {
+    **PRESETS["cpu-extend-2"],
+    "extends": "cpu-extend-2",
+    "fresh_scenes": 1500,
+    "fresh_languages": ["de", "ja"],
+    "stage_overrides": {
+        **PRESETS["cpu-extend-2"]["stage_overrides"],
+        "end_to_end": ["train.max_steps=1400", "checkpoint.every_steps=200", *CPU_ROUND],
     },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
@@ -177,12 +192,13 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
-def select(records: Path, keep, limit: int, languages: int | None = None, always: tuple[str, ...] = ()) -> Iterator[dict]:
+def select(records: Path, keep, limit: int, languages: int | None = None,
+           always: tuple[str, ...] = ("en",)) -> Iterator[dict]:
     """The first `limit` records for which `keep(record)` holds.
 
-    With `languages`, each record keeps the captions of English, the `always` languages and the rest of
-    `languages` from the other languages in turn from one record to the next: more scenes (layouts) for the
-    same number of LLM passes.
+    With `languages`, each record keeps the captions of the `always` languages (English unless told) and the
+    rest of `languages` from the other languages in turn from one record to the next: more scenes (layouts)
+    for the same number of LLM passes.
     """
     kept = 0
     with open(records, encoding="utf-8") as source:
@@ -192,7 +208,7 @@ def select(records: Path, keep, limit: int, languages: int | None = None, always
             record = json.loads(line)
             if keep(record):
                 if languages:
-                    fixed = {"en", *always}
+                    fixed = set(always)
                     others = sorted(language for language in record["captions"] if language not in fixed)
                     turns = min(languages - len(fixed), len(others))
                     chosen = {*fixed, *(others[(kept + i) % len(others)] for i in range(turns))}
@@ -277,7 +293,7 @@ def fresh_records(preset: dict) -> Iterator[dict]:
     """An extending preset's stage-2 records: the first `fresh_scenes` training scenes its releases never read."""
     seen = earlier_scenes(preset)
     return select(DATA / "records.jsonl", lambda record: is_train(record) and record["key"] not in seen,
-                  preset["fresh_scenes"], preset["llm_languages"], tuple(preset.get("fresh_languages", ())))
+                  preset["fresh_scenes"], preset["llm_languages"], tuple(preset.get("fresh_languages", ("en",))))
 
 
 def fresh_subset(preset: dict) -> Path:

@@ -110,8 +110,8 @@ def test_an_extending_preset_reads_only_scenes_its_release_never_read(recipe, mo
     module, _ = recipe
     monkeypatch.setitem(module.PRESETS, "parent", {"llm_scenes": 2, "llm_languages": 2, "curated_scenes": 1,
                                                    "curated_languages": 2, "end_to_end_rounds": []})
-    child = {"extends": "parent", "llm_scenes": 2, "fresh_scenes": 3, "llm_languages": 2, "fresh_languages": ["de"],
-             "curated_languages": 2, "end_to_end_rounds": []}
+    child = {"extends": "parent", "llm_scenes": 2, "fresh_scenes": 3, "llm_languages": 2,
+             "fresh_languages": ["en", "de"], "curated_languages": 2, "end_to_end_rounds": []}
     # the parent's stage 2 read train scenes 0 and 1, its stage 3 the first late-object scene after them
     assert module.earlier_scenes(child) == {"train-0", "train-1", "train-2"}
     fresh = [json.loads(line) for line in module.fresh_subset(child).read_text(encoding="utf-8").splitlines()]
@@ -131,7 +131,7 @@ def test_an_extension_of_an_extension_reads_nothing_the_whole_lineage_read(recip
                                                    "llm_languages": 2, "curated_scenes": 1, "curated_languages": 2,
                                                    "end_to_end_rounds": []})
     third = {"extends": "second", "llm_scenes": 2, "fresh_scenes": 2, "llm_languages": 3,
-             "fresh_languages": ["de", "fr"], "curated_languages": 2, "end_to_end_rounds": []}
+             "fresh_languages": ["en", "de", "fr"], "curated_languages": 2, "end_to_end_rounds": []}
     # first: stage 2 on train 0, 1, stage 3 on train 2; second: stage 2 on train 4, 5, stage 3 on train 6
     assert module.earlier_scenes(third) == {"train-0", "train-1", "train-2", "train-4", "train-5", "train-6"}
     fresh = list(module.fresh_records(third))
@@ -141,22 +141,28 @@ def test_an_extension_of_an_extension_reads_nothing_the_whole_lineage_read(recip
 
 def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset():
     module = load_recipe()
-    chain, name = [], "cpu-extend-2"
+    chain, name = [], "cpu-extend-3"
     while name:
         chain.append(name)
         name = module.PRESETS[name].get("extends")
-    assert chain == ["cpu-extend-2", "cpu-extend", "cpu"]
-    assert {"de", "ja"} <= set(module.PRESETS["cpu-extend-2"]["fresh_languages"])
+    assert chain == ["cpu-extend-3", "cpu-extend-2", "cpu-extend", "cpu"]
+    assert {"en", "de", "ja"} <= set(module.PRESETS["cpu-extend-2"]["fresh_languages"])
+    # the latest leaves English to take turns: it leads the languages the gap is measured against
+    assert set(module.PRESETS["cpu-extend-3"]["fresh_languages"]) == {"de", "ja"}
 
 
-def test_the_always_languages_are_kept_beside_english_and_the_others_take_turns(recipe):
+def test_the_always_languages_are_kept_and_the_others_take_turns(recipe):
     module, _ = recipe
-    chosen = [sorted(record["captions"]) for record in
-              module.select(module.DATA / "records.jsonl", module.is_train, 3, languages=3, always=("fr",))]
-    assert chosen == [["de", "en", "fr"]] * 3
-    chosen = [sorted(record["captions"]) for record in
-              module.select(module.DATA / "records.jsonl", module.is_train, 2, languages=2)]
-    assert chosen == [["de", "en"], ["en", "fr"]]
+    records = module.DATA / "records.jsonl"
+    chosen = [sorted(record["captions"]) for record in module.select(records, module.is_train, 3, languages=2,
+                                                                     always=("en", "fr"))]
+    assert chosen == [["en", "fr"]] * 3
+    chosen = [sorted(record["captions"]) for record in module.select(records, module.is_train, 2, languages=2)]
+    assert chosen == [["de", "en"], ["en", "fr"]]  # English unless told
+    # without English among them, English takes its turn like any other language
+    chosen = [sorted(record["captions"]) for record in module.select(records, module.is_train, 4, languages=2,
+                                                                     always=("de",))]
+    assert chosen == [["de", "en"], ["de", "fr"], ["de", "en"], ["de", "fr"]]
 
 
 def test_an_extending_preset_without_a_release_to_extend_is_refused():
