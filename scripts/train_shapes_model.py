@@ -192,6 +192,14 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
+def run_unless_done(command: list[str], log: dict, name: str, done: Path) -> None:
+    """`run`, unless `done` (what the step writes last) is there already: the step finished in a sitting before."""
+    if done.exists():
+        print(f"== {name}: done ({done})")
+        return
+    run(command, log, name)
+
+
 def select(records: Path, keep, limit: int, languages: int | None = None,
            always: tuple[str, ...] = ("en",)) -> Iterator[dict]:
     """The first `limit` records for which `keep(record)` holds.
@@ -407,13 +415,13 @@ def main() -> int:
     earlier_rows = [] if extending else ["--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
                                          "--model", f"stage 1 (align)={RUNS / 'align'}"]
     evaluation = RUNS / "eval"
-    run([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
+    run_unless_done([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
          "--languages", preset["eval_languages"],
          "--steps", "2" if args.smoke else "20", "--batch-size", "32",
          "--placement-seeds", "1" if args.smoke else "12", *earlier_rows,
          "--model", f"stage 2 (end-to-end)={stage_two}",
          "--model", f"stage 3 (quality)={RUNS / 'quality'}",
-         "-o", str(evaluation)], log, "eval")
+         "-o", str(evaluation)], log, "eval", evaluation / "shapes_eval.md")
     if args.package:
         log["ship"] = args.ship
         package(RUNS / "quality" if args.ship == "quality" else stage_two, evaluation, log, args.package)

@@ -106,6 +106,17 @@ def test_a_step_run_again_moves_to_the_end_of_the_log(tmp_path, monkeypatch):
     assert list(json.loads((module.RUNS / "recipe.json").read_text(encoding="utf-8"))) == list(log)
 
 
+def test_a_finished_eval_is_not_run_again(recipe):
+    module, commands = recipe
+    done = module.RUNS / "eval" / "shapes_eval.md"  # the eval writes it last
+    module.run_unless_done(["llmdiff", "eval", "shapes"], {}, "eval", done)
+    assert [name for name, _ in commands] == ["eval"]
+    done.parent.mkdir(parents=True)
+    done.write_text("{}", encoding="utf-8")
+    module.run_unless_done(["llmdiff", "eval", "shapes"], {}, "eval", done)
+    assert [name for name, _ in commands] == ["eval"]
+
+
 def test_an_extending_preset_reads_only_scenes_its_release_never_read(recipe, monkeypatch):
     module, _ = recipe
     monkeypatch.setitem(module.PRESETS, "parent", {"llm_scenes": 2, "llm_languages": 2, "curated_scenes": 1,
