@@ -192,12 +192,18 @@ def run(command: list[str], log: dict, name: str) -> None:
         sys.exit(f"{name} failed with status {status}")
 
 
-def run_unless_done(command: list[str], log: dict, name: str, done: Path) -> None:
-    """`run`, unless `done` (what the step writes last) is there already: the step finished in a sitting before."""
+def finished(name: str, done: Path) -> bool:
+    """Whether step `name` finished in a sitting before: `done`, what it writes last, is there (and it is skipped)."""
     if done.exists():
         print(f"== {name}: done ({done})")
-        return
-    run(command, log, name)
+        return True
+    return False
+
+
+def run_unless_done(command: list[str], log: dict, name: str, done: Path) -> None:
+    """`run`, unless the step is `finished`."""
+    if not finished(name, done):
+        run(command, log, name)
 
 
 def select(records: Path, keep, limit: int, languages: int | None = None,
@@ -388,8 +394,7 @@ def main() -> int:
             stage_two = continue_stage_two(llmdiff, preset, world, log)  # stage 2's later rounds, before stage 3
         if extending and name in ("base_vae", "base", "align"):
             continue  # the extended release's own
-        if done.exists():
-            print(f"== {name}: done ({done})")
+        if finished(name, done):
             continue
         stage_overrides = [] if args.smoke else list(preset["stage_overrides"].get(name, []))
         if name in RESOLUTION_STAGES:
@@ -416,12 +421,12 @@ def main() -> int:
                                          "--model", f"stage 1 (align)={RUNS / 'align'}"]
     evaluation = RUNS / "eval"
     run_unless_done([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
-         "--languages", preset["eval_languages"],
-         "--steps", "2" if args.smoke else "20", "--batch-size", "32",
-         "--placement-seeds", "1" if args.smoke else "12", *earlier_rows,
-         "--model", f"stage 2 (end-to-end)={stage_two}",
-         "--model", f"stage 3 (quality)={RUNS / 'quality'}",
-         "-o", str(evaluation)], log, "eval", evaluation / "shapes_eval.md")
+                     "--languages", preset["eval_languages"],
+                     "--steps", "2" if args.smoke else "20", "--batch-size", "32",
+                     "--placement-seeds", "1" if args.smoke else "12", *earlier_rows,
+                     "--model", f"stage 2 (end-to-end)={stage_two}",
+                     "--model", f"stage 3 (quality)={RUNS / 'quality'}",
+                     "-o", str(evaluation)], log, "eval", evaluation / "shapes_eval.md")
     if args.package:
         log["ship"] = args.ship
         package(RUNS / "quality" if args.ship == "quality" else stage_two, evaluation, log, args.package)
@@ -456,9 +461,7 @@ def continue_stage_two(llmdiff: list, preset: dict, world: dict, log: dict) -> P
     previous = RUNS / "end_to_end"
     for number, stage_round in enumerate(preset.get("end_to_end_rounds", []), start=2):
         out = RUNS / f"end_to_end_{number}"
-        if (out / "adapter").exists():
-            print(f"== end_to_end round {number}: done ({out})")
-        else:
+        if not finished(f"end_to_end round {number}", out / "adapter"):
             data = llm_subset(preset, stage_round["scenes"])
             train_stage(llmdiff, f"end_to_end_{number}", ROOT / "configs/shapes/end_to_end.yaml", out / "adapter", [
                 f"output_dir={out}", f"model.base={previous / 'base'}", f"model.adapter={previous / 'adapter'}",

@@ -112,7 +112,7 @@ def test_a_finished_eval_is_not_run_again(recipe):
     module.run_unless_done(["llmdiff", "eval", "shapes"], {}, "eval", done)
     assert [name for name, _ in commands] == ["eval"]
     done.parent.mkdir(parents=True)
-    done.write_text("{}", encoding="utf-8")
+    done.write_text("| model |\n", encoding="utf-8")
     module.run_unless_done(["llmdiff", "eval", "shapes"], {}, "eval", done)
     assert [name for name, _ in commands] == ["eval"]
 
