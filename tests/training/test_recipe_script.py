@@ -152,14 +152,18 @@ def test_an_extension_of_an_extension_reads_nothing_the_whole_lineage_read(recip
 
 def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset():
     module = load_recipe()
-    chain, name = [], "cpu-extend-3"
+    chain, name = [], "cpu-extend-4"
     while name:
         chain.append(name)
         name = module.PRESETS[name].get("extends")
-    assert chain == ["cpu-extend-3", "cpu-extend-2", "cpu-extend", "cpu"]
+    assert chain == ["cpu-extend-4", "cpu-extend-3", "cpu-extend-2", "cpu-extend", "cpu"]
     assert {"en", "de", "ja"} <= set(module.PRESETS["cpu-extend-2"]["fresh_languages"])
-    # the latest leaves English to take turns: it leads the languages the gap is measured against
+    # the third leaves English to take turns: it leads the languages the gap is measured against
     assert set(module.PRESETS["cpu-extend-3"]["fresh_languages"]) == {"de", "ja"}
+    # the fourth brings it back beside the three languages still furthest behind, and one more in turn
+    fourth = module.PRESETS["cpu-extend-4"]
+    assert set(fourth["fresh_languages"]) == {"en", "de", "ja", "fr"}
+    assert fourth["llm_languages"] == len(fourth["fresh_languages"]) + 1
 
 
 def test_the_always_languages_are_kept_and_the_others_take_turns(recipe):
