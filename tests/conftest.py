@@ -37,3 +37,20 @@ TINY_ADAPTER = {"hidden_dim": 64, "num_heads": 4, "num_layers": 1, "num_queries"
 @pytest.fixture(scope="session")
 def tiny_adapter_config():
     return dict(TINY_ADAPTER)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """Loads a script of the repository's scripts/ folder as a module, so tests can call its functions."""
+    import importlib.util
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

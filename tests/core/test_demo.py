@@ -1,7 +1,6 @@
 """The demo's example: its paragraphs are its scene's, and the oracle verdict on the true render of that
 scene is all correct, on a blank image not."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def demo():
+def demo(load_script):
     if default_model_dir() is None:
         pytest.skip("no default model installed")
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demo")
 
 
 @pytest.mark.parametrize("language", ["en", "zh"])

@@ -2,7 +2,6 @@
 smaller one (so the cached LLM states of those captions are found again), and a finished round is skipped;
 stage 3's curated set holds only scenes that no round of stage 2 read."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,16 +13,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_recipe():
-    spec = importlib.util.spec_from_file_location("train_shapes_model", ROOT / "scripts" / "train_shapes_model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def recipe(tmp_path, monkeypatch):
-    module = load_recipe()
+def recipe(tmp_path, monkeypatch, load_script):
+    module = load_script("train_shapes_model")
     monkeypatch.chdir(tmp_path)  # the recipe's paths are relative to its working directory
     data = tmp_path / "data" / "shapes"
     data.mkdir(parents=True)
@@ -95,8 +87,8 @@ def test_the_curated_set_holds_late_object_scenes_stage_two_never_read(recipe):
     assert all(len(record["captions"]) == 2 and "en" in record["captions"] for record in curated)
 
 
-def test_a_step_run_again_moves_to_the_end_of_the_log(tmp_path, monkeypatch):
-    module = load_recipe()
+def test_a_step_run_again_moves_to_the_end_of_the_log(tmp_path, monkeypatch, load_script):
+    module = load_script("train_shapes_model")
     monkeypatch.chdir(tmp_path)
     module.RUNS.mkdir(parents=True)
     log = {}
@@ -150,8 +142,8 @@ def test_an_extension_of_an_extension_reads_nothing_the_whole_lineage_read(recip
     assert all(sorted(record["captions"]) == ["de", "en", "fr"] for record in fresh)
 
 
-def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset():
-    module = load_recipe()
+def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset(load_script):
+    module = load_script("train_shapes_model")
     chain, name = [], "cpu-extend-4"
     while name:
         chain.append(name)
@@ -187,10 +179,10 @@ def test_an_extending_preset_without_a_release_to_extend_is_refused():
     assert "--init-from" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
 
 
-def test_an_extending_run_starts_from_fp32_copies_of_the_packaged_release(tmp_path, monkeypatch):
+def test_an_extending_run_starts_from_fp32_copies_of_the_packaged_release(tmp_path, monkeypatch, load_script):
     from safetensors.torch import load_file
 
-    module = load_recipe()
+    module = load_script("train_shapes_model")
     monkeypatch.chdir(tmp_path)
     module.RUNS.mkdir(parents=True)
     log = {}
