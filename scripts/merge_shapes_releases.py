@@ -19,6 +19,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -88,8 +89,9 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
                         for (name, source), w in zip(args.release, weights))
     timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` |"
                         for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
-    command = "python scripts/merge_shapes_releases.py " + " ".join(f"--release {n}={s}" for n, s in args.release)
-    command += f" --weights {args.weights} --name {args.name} --package" if args.weights else " --package"
+    options = [part for name, source in args.release for part in ("--release", f"{name}={source}")]
+    options += ["--weights", args.weights] if args.weights else []
+    command = shlex.join(["python", "scripts/merge_shapes_releases.py", *options, "--name", args.name, "--package"])
     sections = [
         "# The shapes-world default model\n\n"
         f"Made with `{command}`: the weighted average (a model soup, `llmdiff merge`) of the UNet and adapter "
@@ -102,7 +104,9 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
     ]
     val = RUNS / "eval-val" / "shapes_eval.md"
     if val.is_file():
-        sections.append("## Validation scenes (where the weights were chosen)\n\n" + val.read_text(encoding="utf-8"))
+        sections.append("## Validation scenes (where the weights were chosen)\n\nThe same measure on the validation "
+                        "split's scenes, which no training step read; the weights were chosen here, and the test "
+                        "table above was measured after the choice.\n\n" + val.read_text(encoding="utf-8"))
     earlier = (last / "README.md").read_text(encoding="utf-8") if (last / "README.md").is_file() else ""
     if earlier:
         earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
