@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "llmdiff" / "models" / "shapes"
 PACKAGED = "src/llmdiff/models/shapes"
 RUNS = Path("runs/shapes-merge")
-VAL_FIRST_SEED = 1_000_000_000
-"""The shapes world's validation split (llmdiff.worlds.shapes.dataset.SPLIT_SEED_BASE)."""
 
 
 def release_folder(name: str, source: str, repository: Path = ROOT) -> Path:
@@ -155,8 +153,10 @@ def main() -> int:
     world = releases[-1][1] / "world.json"
     if args.val:
         rows = [*releases, (args.name, merged)]
-        run(evaluate(llmdiff, world, args.scenes, rows, RUNS / "eval-val", VAL_FIRST_SEED), log, "eval_val",
-            RUNS / "eval-val" / "shapes_eval.md")
+        from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
+
+        run(evaluate(llmdiff, world, args.scenes, rows, RUNS / "eval-val", SPLIT_SEED_BASE["val"]), log,
+            "eval_val", RUNS / "eval-val" / "shapes_eval.md")
     run(evaluate(llmdiff, world, args.scenes, [(args.name, merged)], RUNS / "eval"), log, "eval",
         RUNS / "eval" / "shapes_eval.md")
     if target:

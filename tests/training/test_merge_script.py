@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
 
 
 def fake_release(folder: Path, value: float, card: str) -> Path:
@@ -73,7 +74,7 @@ def test_merge_eval_and_package_with_a_card(tmp_path, monkeypatch, load_script):
 
     assert [command[3:5] for command in commands] == [["merge", str(a)], ["eval", "shapes"], ["eval", "shapes"]]
     val, test = commands[1], commands[2]
-    assert val[val.index("--first-seed") + 1] == str(module.VAL_FIRST_SEED)
+    assert val[val.index("--first-seed") + 1] == str(SPLIT_SEED_BASE["val"]) == "1000000000"
     assert [val[i + 1] for i, part in enumerate(val) if part == "--model"][:2] == [f"ra={a}", f"rb={b}"]
     assert "--first-seed" not in test and [test[i + 1] for i, part in enumerate(test) if part == "--model"] == [
         f"soup={module.RUNS / 'merged'}"]
