@@ -33,11 +33,12 @@ PACKAGED = "src/llmdiff/models/shapes"
 RUNS = Path("runs/shapes-merge")
 
 
-def release_folder(name: str, source: str, repository: Path = ROOT) -> Path:
-    """The release `source` names as a folder: the folder itself, or the commit's packaged model extracted."""
+def release_folder(name: str, source: str, repository: Path = ROOT, into: Path | None = None) -> Path:
+    """The release `source` names as a folder: the folder itself, or the commit's packaged model extracted
+    (to `into`/NAME, by default runs/shapes-merge/releases/NAME)."""
     if Path(source).is_dir():
         return Path(source)
-    out = RUNS / "releases" / name
+    out = (into or RUNS / "releases") / name
     if not (out / "base" / "model_index.json").is_file():
         archive = subprocess.run(["git", "-C", str(repository), "archive", source, PACKAGED], capture_output=True)
         if archive.returncode:
@@ -53,8 +54,9 @@ def release_folder(name: str, source: str, repository: Path = ROOT) -> Path:
     return out
 
 
-def run(command: list, log: dict, name: str, done: Path) -> None:
-    """One step, unless `done` (what it writes last) is there; its wall time and command go to the log."""
+def run(command: list, log: dict, name: str, done: Path, log_file: Path | None = None) -> None:
+    """One step, unless `done` (what it writes last) is there; its wall time and command go to the log
+    (`log_file`, by default runs/shapes-merge/merge.json)."""
     if done.exists():
         print(f"== {name}: done ({done})")
         return
@@ -63,7 +65,7 @@ def run(command: list, log: dict, name: str, done: Path) -> None:
     start = time.perf_counter()
     status = subprocess.call(command)
     log[name] = {"seconds": round(time.perf_counter() - start, 1), "command": " ".join(command), "status": status}
-    (RUNS / "merge.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
+    (log_file or RUNS / "merge.json").write_text(json.dumps(log, indent=2) + "\n", encoding="utf-8")
     if status:
         sys.exit(f"{name} failed with status {status}")
 
@@ -118,7 +120,7 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
 def named(spec: str) -> tuple[str, str]:
     name, sep, source = spec.partition("=")
     if not sep or not name or not source:
-        raise argparse.ArgumentTypeError(f"--release takes NAME=COMMIT_OR_DIR, not {spec!r}")
+        raise argparse.ArgumentTypeError(f"expected NAME=COMMIT_OR_DIR, not {spec!r}")
     return name, source
 
 

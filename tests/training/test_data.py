@@ -39,6 +39,19 @@ def test_star_in_clip_field_follows_the_text_field(tmp_path):
     assert examples[0].image is None
 
 
+def test_star_in_clip_field_takes_the_same_position_of_the_text_field():
+    # Each language's short caption pairs with the English short one, each paragraph with the English paragraph.
+    config = DataConfig(train=[DataSource(path="x")], text_fields=("captions.*.short", "captions.*.paragraph"),
+                        clip_text_field="captions.en.*", image_field=None)
+    examples = record_examples(RECORD, config, None, "f")
+    assert [(e.text, e.clip_text) for e in examples] == [
+        ("a red circle", "a red circle"),
+        ("ein roter Kreis", "a red circle"),
+        ("A red circle sits left.", "A red circle sits left."),
+        ("Ein roter Kreis liegt links.", "A red circle sits left."),
+    ]
+
+
 def _ids(stream, count):
     return [stream.next_example().id for _ in range(count)]
 

@@ -8,7 +8,7 @@ import argparse
 def register(subparsers) -> None:
     train = subparsers.add_parser(
         "train",
-        help="train a stage (base, align, end_to_end, quality) from a YAML config",
+        help="train a stage (base, align, end_to_end, quality, cross_lingual) from a YAML config",
         description="Train one stage from CONFIG.yaml; dotted key=value arguments override config values "
         "(e.g. optim.lr=1e-4 train.max_steps=200). Multi-GPU: accelerate launch -m llmdiff train CONFIG.yaml.",
     )

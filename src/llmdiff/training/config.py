@@ -18,8 +18,9 @@ import yaml
 
 from llmdiff.errors import UserError
 
-STAGES = ("base", "align", "end_to_end", "quality")
-"""`base`: VAE or CLIP-conditioned UNet; `align`: stage 1; `end_to_end`: stage 2; `quality`: stage 3."""
+STAGES = ("base", "align", "end_to_end", "quality", "cross_lingual")
+"""`base`: VAE or CLIP-conditioned UNet; `align`: stage 1; `end_to_end`: stage 2; `quality`: stage 3;
+`cross_lingual`: the adapter alone, taught to give every language what it gives the English caption."""
 
 
 def _check(condition: bool, message: str) -> None:
@@ -36,6 +37,9 @@ class ModelConfig:
     """LLM spec (directory, hub id or .gguf); None is the default LLM (SmolLM2)."""
     adapter: str | None = None
     """Adapter directory to start from (e.g. the stage-1 output); None builds a fresh adapter."""
+    teacher_adapter: str | None = None
+    """`cross_lingual` stage: the frozen adapter whose outputs for the English captions are the targets;
+    None: `adapter`, as it was before training."""
     adapter_config: dict = field(default_factory=dict)
     """Keyword arguments for a fresh `LLMAdapter` (widths follow the LLM and the base model)."""
     text_encoder: dict = field(default_factory=dict)
@@ -81,9 +85,10 @@ class DataConfig:
     text_fields: tuple[str, ...] = ("caption",)
     """Dotted record fields the LLM reads; each one present makes one example (e.g. one per language)."""
     clip_text_field: str | None = None
-    """Dotted field with the English text the CLIP teacher/base encoder reads; `{lang}`-free. None: the
-    same text the LLM reads. A `*` in a text field is matched to the same part of this field, e.g. text
-    `captions.*.paragraph` with clip `captions.en.paragraph`."""
+    """Dotted field with the English text the CLIP teacher/base encoder (or, in the `cross_lingual` stage,
+    the teacher adapter) reads. None: the same text the LLM reads. A `*` here takes the part at the same
+    position of the text field it pairs with: text `captions.*.paragraph` with `captions.en.paragraph`, or
+    text `captions.*.short` with `captions.en.*` (→ `captions.en.short`)."""
     image_field: str | None = "image"
     """Dotted field with the image path (relative to the manifest) or, in webdataset shards, the image
     extension (png, jpg). None: text only."""
@@ -245,7 +250,7 @@ class CacheConfig:
 @dataclass
 class RunConfig:
     stage: str = "align"
-    """base, align (stage 1), end_to_end (stage 2) or quality (stage 3)."""
+    """base, align (stage 1), end_to_end (stage 2), quality (stage 3) or cross_lingual."""
     output_dir: str = "runs/llmdiff"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -269,12 +274,15 @@ class RunConfig:
                 _check(name in ("adapter", "unet", "llm"), f"stage {self.stage} cannot train {name!r}")
         if self.stage == "align":
             _check(self.components == ("adapter",), "stage 1 (align) trains the adapter only")
+        if self.stage == "cross_lingual":
+            _check(self.components == ("adapter",), "the cross_lingual stage trains the adapter only")
+            _check(bool(self.model.adapter), "the cross_lingual stage starts from a trained adapter: set model.adapter")
 
     @property
     def components(self) -> tuple[str, ...]:
         if self.train.components:
             return self.train.components
-        return {"base": ("unet",), "align": ("adapter",)}.get(self.stage, ("adapter", "unet"))
+        return {"base": ("unet",), "align": ("adapter",), "cross_lingual": ("adapter",)}.get(self.stage, ("adapter", "unet"))
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))

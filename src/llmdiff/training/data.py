@@ -73,6 +73,14 @@ def _fill_stars(path: str, stars: tuple[str, ...]) -> str:
     return ".".join(parts)
 
 
+def _paired_path(clip_path: str, text_path: str) -> str:
+    """`clip_path` with each `*` taking the part at the same position of the matched `text_path`, so
+    `captions.en.*.text` pairs `captions.fr.short.text` with `captions.en.short.text`."""
+    matched = text_path.split(".")
+    parts = clip_path.split(".")
+    return ".".join(matched[i] if part == "*" and i < len(matched) else part for i, part in enumerate(parts))
+
+
 def record_examples(record: dict, config: DataConfig, root: Path | None, fallback_id: str) -> list[Example]:
     """The examples one record gives: one per text field (or star match) that is present."""
     image = None
@@ -88,7 +96,7 @@ def record_examples(record: dict, config: DataConfig, root: Path | None, fallbac
         for text, stars in get_field(record, field_path):
             clip_text = text
             if config.clip_text_field is not None:
-                clip = get_field(record, _fill_stars(config.clip_text_field, stars))
+                clip = get_field(record, _paired_path(config.clip_text_field, _fill_stars(field_path, stars)))
                 if not clip:
                     continue
                 clip_text = clip[0][0]

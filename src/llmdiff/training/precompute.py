@@ -1,7 +1,8 @@
 """`llmdiff cache`: fill a config's feature caches before training.
 
 Which caches a stage reads: align: LLM states + teacher targets (+ latents with a diffusion term);
-end_to_end/quality: LLM states (unless the LLM trains) + latents; base (UNet): latents.
+end_to_end/quality: LLM states (unless the LLM trains) + latents; base (UNet): latents; cross_lingual: LLM
+states of both the captions and the English captions they pair with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 from llmdiff.errors import UserError
 from llmdiff.training.cache import LatentFeatures, LLMFeatures, TeacherFeatures, latent_cache_enabled
 from llmdiff.training.config import RunConfig
-from llmdiff.training.data import ExampleStream, ImageLoader, check_sources
+from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
 from llmdiff.training.models import frozen_dtype, latent_cache, llm_cache, load_base, load_text_encoder, teacher_cache
 from llmdiff.training.teacher import CLIPTeacher
 
@@ -36,7 +37,7 @@ def needed_caches(config: RunConfig) -> list[str]:
         kinds.append("llm")
     if config.cache.teacher and stage == "align":
         kinds.append("teacher")
-    wants_latents = stage != "align" or config.loss.diffusion_weight > 0
+    wants_latents = stage not in ("align", "cross_lingual") or config.loss.diffusion_weight > 0
     if latent_cache_enabled(config) and wants_latents and components != ("vae",) and "vae" not in config.model.reinit:
         kinds.append("latents")
     return kinds
@@ -66,6 +67,8 @@ def build_caches(config: RunConfig, batch_size: int | None = None, progress: boo
     sources = {}
     if "llm" in kinds:
         sources["llm"] = LLMFeatures(load_text_encoder(config, dtype).to(device), llm_cache(config).open())
+    if config.stage == "cross_lingual":  # the teacher adapter reads the paired English captions
+        examples = examples + [Example(e.id, e.clip_text, e.clip_text) for e in examples]
     if "teacher" in kinds or "latents" in kinds:
         pipeline, info = load_base(config, dtype, with_clip="teacher" in kinds)
         pipeline.to(device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmdiff.training.recipes.align import AlignRecipe
 from llmdiff.training.recipes.base import BaseRecipe
+from llmdiff.training.recipes.cross_lingual import CrossLingualRecipe
 from llmdiff.training.recipes.end_to_end import EndToEndRecipe
 from llmdiff.training.recipes.quality import QualityRecipe
 
@@ -12,6 +13,7 @@ RECIPES = {
     "align": AlignRecipe,
     "end_to_end": EndToEndRecipe,
     "quality": QualityRecipe,
+    "cross_lingual": CrossLingualRecipe,
 }
 
-__all__ = ["RECIPES", "AlignRecipe", "BaseRecipe", "EndToEndRecipe", "QualityRecipe"]
+__all__ = ["RECIPES", "AlignRecipe", "BaseRecipe", "CrossLingualRecipe", "EndToEndRecipe", "QualityRecipe"]
