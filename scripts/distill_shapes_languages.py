@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts whose steps this one shares
-from merge_shapes_releases import evaluate, named, release_folder, run  # noqa: E402
+from merge_shapes_releases import evaluate, named, release_folder, run, step_table, write_card  # noqa: E402
 from train_shapes_model import is_train, save_adapter_as, write_selected  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,38 +77,26 @@ def assemble(release: Path, trained: Path, out: Path) -> None:
 
 
 def package(release: Path, distilled: Path, log: dict, args: argparse.Namespace, target: Path) -> None:
-    runs = args.runs
     """The distilled model with a card; the release's card is its lineage."""
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(distilled, staging)
-    timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` |"
-                        for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
     options = ["--release", args.release, "--train-scenes", str(args.train_scenes), "--steps", str(args.steps),
                "--english", args.english]
     command = shlex.join(["python", "scripts/distill_shapes_languages.py", *options, "--name", args.name, "--package"])
-    sections = [
+    english = "caption of the same kind" if args.english == "same" else "short caption"
+    header = (
         "# The shapes-world default model\n\n"
         f"Made with `{command}`: the release below (its card: the lineage at the end) with its adapter "
         f"distilled across languages (configs/shapes/cross_lingual.yaml, {args.steps} steps): on "
         f"{args.train_scenes} training scenes, every caption in six languages was pulled toward what the release's "
-        f"own adapter, frozen, gives the same scene's English {'caption of the same kind' if args.english == 'same' else 'short caption'}. "
-        "The VAE, UNet and CLIP encoder are the release's, unchanged.\n\n"
-        f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n",
-        "## Held-out scores (oracle)\n\n" + (runs / "eval" / "shapes_eval.md").read_text(encoding="utf-8"),
-    ]
-    val = runs / "eval-val" / "shapes_eval.md"
-    if val.is_file():
-        sections.append("## Validation scenes (where it was chosen)\n\nThe same measure on the validation split's "
-                        "scenes, which no training step read; the choice was made here, and the test table above "
-                        "was measured after it.\n\n" + val.read_text(encoding="utf-8"))
-    earlier = (release / "README.md").read_text(encoding="utf-8") if (release / "README.md").is_file() else ""
-    if earlier:
-        earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
-        sections.append(f"## Distilled from\n\n{earlier}\n")
-    (staging / "README.md").write_text("\n".join(sections), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+        f"own adapter, frozen, gives the same scene's English {english}. "
+        f"The VAE, UNet and CLIP encoder are the release's, unchanged.\n\n{step_table(log)}"
+    )
+    validation = ("Validation scenes (where it was chosen)\n\nThe same measure on the validation split's scenes, "
+                  "which no training step read; the choice was made here, and the test table above was measured "
+                  "after it.")
+    write_card(staging, target, header, args.runs, validation, release, "Distilled from")
     print(f"packaged {distilled} -> {target}")
 
 

@@ -79,6 +79,31 @@ def evaluate(llmdiff: list, world: Path, scenes: int, rows: list[tuple[str, Path
             "--batch-size", "32", "--placement-seeds", "12", *models, "-o", out]
 
 
+def step_table(log: dict) -> str:
+    """The card's hardware line and table of steps (wall time, command) from a run's log."""
+    rows = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` |"
+                     for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
+    return f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{rows}\n"
+
+
+def write_card(staging: Path, target: Path, header: str, runs: Path, val_section: str, lineage: Path,
+               lineage_heading: str) -> None:
+    """`staging`'s model card (header, the test table of `runs`/eval, its validation table if measured, under
+    `val_section` (its heading and words), and `lineage`, a release's card, one heading level down), then `staging`
+    in `target`'s place."""
+    sections = [header, "## Held-out scores (oracle)\n\n" + (runs / "eval" / "shapes_eval.md").read_text(encoding="utf-8")]
+    val = runs / "eval-val" / "shapes_eval.md"
+    if val.is_file():
+        sections.append(f"## {val_section}\n\n" + val.read_text(encoding="utf-8"))
+    earlier = (lineage / "README.md").read_text(encoding="utf-8") if (lineage / "README.md").is_file() else ""
+    if earlier:
+        earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
+        sections.append(f"## {lineage_heading}\n\n{earlier}\n")
+    (staging / "README.md").write_text("\n".join(sections), encoding="utf-8")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+
+
 def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, target: Path) -> None:
     """The average (in the releases' own fp16) with a model card; the last release's card is its lineage."""
     staging = target.with_name(target.name + ".tmp")
@@ -87,33 +112,22 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
     weights = json.loads((merged / "merge.json").read_text(encoding="utf-8"))["sources"]
     sources = "\n".join(f"| {name} | `{source}` | {w['weight']:.4f} |"
                         for (name, source), w in zip(args.release, weights))
-    timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` |"
-                        for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
     options = [part for name, source in args.release for part in ("--release", f"{name}={source}")]
     options += ["--weights", args.weights] if args.weights else []
     command = shlex.join(["python", "scripts/merge_shapes_releases.py", *options, "--name", args.name, "--package"])
-    sections = [
+    header = (
         "# The shapes-world default model\n\n"
         f"Made with `{command}`: the weighted average (a model soup, `llmdiff merge`) of the UNet and adapter "
         "weights of the releases below, successive releases of one lineage, each trained from the one before "
         "(their cards: the lineage at the end). No training step of its own; the VAE, CLIP encoder and LLM "
         "settings are the releases' own, the same in each.\n\n"
-        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n"
-        f"Hardware: {json.dumps(log['hardware'])}\n\n| step | wall time | command |\n| --- | --- | --- |\n{timings}\n",
-        "## Held-out scores (oracle)\n\n" + (RUNS / "eval" / "shapes_eval.md").read_text(encoding="utf-8"),
-    ]
-    val = RUNS / "eval-val" / "shapes_eval.md"
-    if val.is_file():
-        sections.append("## Validation scenes (where the weights were chosen)\n\nThe same measure on the validation "
-                        "split's scenes, which no training step read; the weights were chosen here, and the test "
-                        "table above was measured after the choice.\n\n" + val.read_text(encoding="utf-8"))
-    earlier = (last / "README.md").read_text(encoding="utf-8") if (last / "README.md").is_file() else ""
-    if earlier:
-        earlier = "\n".join("#" + line if line.startswith("#") else line for line in earlier.splitlines())
-        sections.append(f"## Merged from\n\nThe last release averaged, whose card carries the earlier ones:\n\n{earlier}\n")
-    (staging / "README.md").write_text("\n".join(sections), encoding="utf-8")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
+        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n{step_table(log)}"
+    )
+    validation = ("Validation scenes (where the weights were chosen)\n\nThe same measure on the validation split's "
+                  "scenes, which no training step read; the weights were chosen here, and the test table above was "
+                  "measured after the choice.")
+    write_card(staging, target, header, RUNS, validation, last,
+               "Merged from\n\nThe last release averaged, whose card carries the earlier ones:")
     print(f"packaged {merged} -> {target}")
 
 

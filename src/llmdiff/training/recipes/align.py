@@ -33,12 +33,6 @@ def save_adapter(adapter, encoder, directory: Path, llm: str | None) -> None:
     save_text_encoder_config(directory, encoder.config, llm)
 
 
-def frozen_llm_spec(config) -> str | None:
-    """The run's LLM as the saved adapter names it: a local path made absolute, else the spec as given."""
-    llm = config.model.llm
-    return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
-
-
 class AlignRecipe(Recipe):
     stage = "align"
 
@@ -85,8 +79,12 @@ class AlignRecipe(Recipe):
                 terms["loss"] = terms["loss"] + self.config.loss.diffusion_weight * terms["diffusion"]
         return terms
 
+    def llm_spec(self) -> str | None:
+        llm = self.config.model.llm
+        return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
+
     def export(self, directory: Path) -> None:
-        save_adapter(self.exported("adapter"), self.encoder, directory / "adapter", frozen_llm_spec(self.config))
+        save_adapter(self.exported("adapter"), self.encoder, directory / "adapter", self.llm_spec())
 
     def sample_images(self, prompts):
         pipe = LLMDiffusionPipeline(self.pipeline, self.encoder, self.unwrapped()["adapter"], self.info)

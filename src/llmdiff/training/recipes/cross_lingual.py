@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 
 from llmdiff.adapter import LLMAdapter
-from llmdiff.pipeline import LLMDiffusionPipeline
 from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import AlignLoss
 from llmdiff.training.models import build_adapter, export_base, frozen_dtype, llm_cache, load_base, load_text_encoder
-from llmdiff.training.recipe import Recipe
-from llmdiff.training.recipes.align import frozen_llm_spec, save_adapter
+from llmdiff.training.recipes.align import AlignRecipe
 
 
-class CrossLingualRecipe(Recipe):
+class CrossLingualRecipe(AlignRecipe):
+    """Stage 1's export and samples (adapter-only, frozen LLM and UNet), with its own teacher and loss."""
+
     stage = "cross_lingual"
 
     def build(self):
@@ -57,12 +57,5 @@ class CrossLingualRecipe(Recipe):
                                target.pooled_prompt_embeds)
 
     def export(self, directory: Path) -> None:
-        save_adapter(self.exported("adapter"), self.encoder, directory / "adapter", frozen_llm_spec(self.config))
+        super().export(directory)
         export_base(self.config.model.base, directory / "base", {})
-
-    def sample_images(self, prompts):
-        pipe = LLMDiffusionPipeline(self.pipeline, self.encoder, self.unwrapped()["adapter"], self.info)
-        log = self.config.log
-        return pipe(prompts, num_inference_steps=log.sample_steps, guidance_scale=log.sample_guidance,
-                    seed=log.sample_seed, height=self.config.data.resolution, width=self.config.data.resolution,
-                    progress=False).images
