@@ -14,7 +14,9 @@ With `--preset cpu-extend` it extends a packaged release instead: stage 2 contin
 training scenes that release never read, then stage 3 on curated scenes outside both (one CPU sitting);
 `--preset cpu-extend-2` does the same to a cpu-extend release, outside every scene its lineage read, and
 `--preset cpu-extend-3` to a cpu-extend-2 release, with English in half its scenes instead of all, and
-`--preset cpu-extend-4` to a cpu-extend-3 release, with English, German, Japanese and French in every scene.
+`--preset cpu-extend-4` to a cpu-extend-3 release, with English, German, Japanese and French in every scene,
+and `--preset cpu-extend-5` to the tenth release, with German, Japanese and French in every scene.
+`--train-only` stops before the eval.
 """
 
 from __future__ import annotations
@@ -173,6 +175,21 @@ PRESETS["cpu-extend-4"] = {
     "fresh_scenes": 1200,
     "llm_languages": 5,
     "fresh_languages": ["en", "de", "ja", "fr"],
+}
+# Extending the tenth release (a soup of a cpu-extend-2 and a cpu-extend-3 release, so it read no scene outside
+# the cpu-extend-3 lineage): French joins German and Japanese in every scene, the three languages furthest
+# behind English; one of English, Spanish and Chinese in turn. English is in a third of the scenes: the
+# candidates to ship are this run's stages averaged with the release it extends (merge_shapes_releases.py),
+# which keeps what English had. 1,000 scenes and 1,200 steps, so the round fits one sitting with its measure.
+PRESETS["cpu-extend-5"] = {
+    **PRESETS["cpu-extend-3"],
+    "extends": "cpu-extend-3",
+    "fresh_scenes": 1000,
+    "fresh_languages": ["de", "ja", "fr"],
+    "stage_overrides": {
+        **PRESETS["cpu-extend-3"]["stage_overrides"],
+        "end_to_end": ["train.max_steps=1200", "checkpoint.every_steps=200", *CPU_ROUND],
+    },
 }
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
 """Stages that read images, at the world's resolution."""
@@ -345,11 +362,16 @@ def main() -> int:
     parser.add_argument("--init-from", type=Path, metavar="DIR",
                         help="continue a packaged model (e.g. src/llmdiff/models/shapes): keep its VAE, start the "
                         "base stage from its UNet and CLIP encoder and stage 1 from its adapter")
+    parser.add_argument("--train-only", action="store_true",
+                        help="stop after the last stage, before the test-scene eval (to choose among candidates, "
+                        "e.g. averages with the extended release, on the validation scenes first)")
     parser.add_argument("--workdir", type=Path, help="where data/, runs/ and outputs/ go (default: the repository; "
                         "with --smoke: outputs/shapes-smoke)")
     args = parser.parse_args()
     if args.smoke and args.package == PACKAGE:
         parser.error("a smoke run's models are untrained: package them only to another folder (--package DIR)")
+    if args.train_only and args.package == PACKAGE:
+        parser.error("--train-only leaves the model unmeasured: package it only to another folder (--package DIR)")
     if args.package:
         args.package = args.package.resolve()
     init_from = args.init_from.resolve() if args.init_from else None
@@ -428,6 +450,13 @@ def main() -> int:
     if not extending and not align_base.exists():
         align_base.symlink_to(Path("..") / "base" / "base", target_is_directory=True)
 
+    if args.train_only:
+        print(f"trained: stage 2 in {stage_two}, stage 3 in {RUNS / 'quality'}; no eval (--train-only)")
+        if args.package:  # unmeasured: a candidate for merge_shapes_releases.py, not the default model
+            log["ship"], log["train_only"] = args.ship, True
+            package(RUNS / "quality" if args.ship == "quality" else stage_two, None, log, args.package)
+        return 0
+
     # An extending run's base model and stage 1 are the extended release's, measured in its model card.
     earlier_rows = [] if extending else ["--clip", f"base CLIP model={RUNS / 'base' / 'base'}",
                                          "--model", f"stage 1 (align)={RUNS / 'align'}"]
@@ -440,7 +469,7 @@ def main() -> int:
                      "--model", f"stage 3 (quality)={RUNS / 'quality'}",
                      "-o", str(evaluation)], log, "eval", evaluation / "shapes_eval.md")
     if args.package:
-        log["ship"] = args.ship
+        log["ship"], log["train_only"] = args.ship, False
         package(RUNS / "quality" if args.ship == "quality" else stage_two, evaluation, log, args.package)
     return 0
 
@@ -549,11 +578,13 @@ def recipe_command(log: dict) -> str:
     """The command line of this run, as the model card names it."""
     continued = " --init-from DIR" if EARLIER_CARD.is_file() else ""  # DIR: the model the card's lineage shows
     ship = " --ship end_to_end" if log.get("ship") == "end_to_end" else ""
-    return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued}{ship} --package"
+    package = " --train-only --package FOLDER" if log.get("train_only") else " --package"
+    return f"python scripts/train_shapes_model.py --preset {log.get('preset', 'default')}{continued}{ship}{package}"
 
 
-def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
-    """The final model in fp16 (half the bytes; loaded back as fp32 on a CPU) with its model card."""
+def package(model: Path, evaluation: Path | None, log: dict, target: Path) -> None:
+    """The final model in fp16 (half the bytes; loaded back as fp32 on a CPU) with its model card; with no
+    `evaluation` (--train-only), the card says it was not measured."""
     import torch
 
     staging = target.with_name(target.name + ".tmp")
@@ -561,7 +592,9 @@ def package(model: Path, evaluation: Path, log: dict, target: Path) -> None:
     save_pipeline_as(model / "base", staging / "base", torch.float16)
     save_adapter_as(model / "adapter", staging / "adapter", torch.float16)
     shutil.copy(DATA / "world.json", staging / "world.json")  # the world it draws, for scoring its images
-    table = (evaluation / "shapes_eval.md").read_text(encoding="utf-8")
+    table = ((evaluation / "shapes_eval.md").read_text(encoding="utf-8") if evaluation else
+             "Not measured by this run (`--train-only`): a candidate for an average with the release it extends "
+             "(`scripts/merge_shapes_releases.py`), measured there.\n")
     timings = "\n".join(f"| {k} | {v['seconds']} s | `{v['command'].split(' -m ')[-1]}` {v.get('note', '')} |"
                          for k, v in log.items() if isinstance(v, dict) and "seconds" in v)
     (staging / "README.md").write_text(

@@ -156,6 +156,24 @@ def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset(load_script)
     fourth = module.PRESETS["cpu-extend-4"]
     assert set(fourth["fresh_languages"]) == {"en", "de", "ja", "fr"}
     assert fourth["llm_languages"] == len(fourth["fresh_languages"]) + 1
+    # the fifth extends the tenth release, an average of the eighth and ninth: it read nothing past the
+    # cpu-extend-3 lineage, so the fifth excludes exactly that lineage's scenes
+    fifth = module.PRESETS["cpu-extend-5"]
+    assert fifth["extends"] == "cpu-extend-3"
+    assert set(fifth["fresh_languages"]) == {"de", "ja", "fr"} and fifth["llm_languages"] == 4
+
+
+def test_train_only_stops_before_the_eval(recipe, tmp_path, monkeypatch):
+    module, commands = recipe
+    (module.DATA / "world.json").write_text(json.dumps({"world": {"resolution": 32}}), encoding="utf-8")
+    for _, _, done in module.STAGES:  # every stage finished in an earlier sitting
+        done.mkdir(parents=True)
+    monkeypatch.setattr(sys, "argv", ["train_shapes_model.py", "--smoke", "--workdir", str(tmp_path), "--train-only"])
+    assert module.main() == 0
+    assert "eval" not in [name for name, _ in commands]
+    monkeypatch.setattr(sys, "argv", sys.argv[:-1])
+    assert module.main() == 0
+    assert [name for name, _ in commands][-1] == "eval"
 
 
 def test_the_always_languages_are_kept_and_the_others_take_turns(recipe):
@@ -177,6 +195,16 @@ def test_an_extending_preset_without_a_release_to_extend_is_refused():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--init-from" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+
+
+def test_an_unmeasured_model_is_not_packaged_as_the_default(recipe):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_shapes_model.py"), "--preset", "cpu",
+                             "--train-only", "--package"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--train-only" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+    # packaged elsewhere, its card names the command that made it
+    command = recipe[0].recipe_command({"preset": "cpu-extend-5", "train_only": True})
+    assert command.endswith("--preset cpu-extend-5 --train-only --package FOLDER")
 
 
 def test_an_extending_run_starts_from_fp32_copies_of_the_packaged_release(tmp_path, monkeypatch, load_script):
