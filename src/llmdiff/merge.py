@@ -26,8 +26,9 @@ MODEL_CARD = "README.md"
 """Each source's card describes that source, not the average: it is left out."""
 RECORD = "merge.json"
 """Written into the merged folder: the sources and their weights."""
-VERSION_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path"}
-"""Config entries that say which library version wrote a file, not what the model is."""
+VERSION_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
+"""Config entries that say which library version wrote a file, or how it was loaded (transformers saves
+`local_files_only: true` when the hub was offline), not what the model is."""
 
 
 def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
