@@ -15,7 +15,7 @@ measure the distilled model alone (the release's own test row is in its card: th
 `--stop-after train` or `val` stops there, to train or compare candidates before measuring one on the test
 scenes. `--package` writes it with a model card to src/llmdiff/models/shapes. Steps are skipped when their
 output exists; the run's folders and wall times (distill.json) go to --runs (default runs/shapes-distill).
-Measured with its defaults on the tenth release: worse on every column of the validation scenes (README).
+Measured with its defaults on the tenth release (`--release e67eef4`, then the shipped model): worse on every column of the validation scenes (README).
 """
 
 from __future__ import annotations
