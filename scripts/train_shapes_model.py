@@ -450,11 +450,12 @@ def main() -> int:
     if not extending and not align_base.exists():
         align_base.symlink_to(Path("..") / "base" / "base", target_is_directory=True)
 
+    shipped = RUNS / "quality" if args.ship == "quality" else stage_two
+    log["ship"], log["train_only"] = args.ship, args.train_only  # for the card's command line
     if args.train_only:
         print(f"trained: stage 2 in {stage_two}, stage 3 in {RUNS / 'quality'}; no eval (--train-only)")
         if args.package:  # unmeasured: a candidate for merge_shapes_releases.py, not the default model
-            log["ship"], log["train_only"] = args.ship, True
-            package(RUNS / "quality" if args.ship == "quality" else stage_two, None, log, args.package)
+            package(shipped, None, log, args.package)
         return 0
 
     # An extending run's base model and stage 1 are the extended release's, measured in its model card.
@@ -469,8 +470,7 @@ def main() -> int:
                      "--model", f"stage 3 (quality)={RUNS / 'quality'}",
                      "-o", str(evaluation)], log, "eval", evaluation / "shapes_eval.md")
     if args.package:
-        log["ship"], log["train_only"] = args.ship, False
-        package(RUNS / "quality" if args.ship == "quality" else stage_two, evaluation, log, args.package)
+        package(shipped, evaluation, log, args.package)
     return 0
 
 

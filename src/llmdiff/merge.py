@@ -26,7 +26,7 @@ MODEL_CARD = "README.md"
 """Each source's card describes that source, not the average: it is left out."""
 RECORD = "merge.json"
 """Written into the merged folder: the sources and their weights."""
-VERSION_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
+BOOKKEEPING_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
 """Config entries that say which library version wrote a file, or how it was loaded (transformers saves
 `local_files_only: true` when the hub was offline), not what the model is."""
 
@@ -150,7 +150,7 @@ def _check_same_settings(paths: list[Path], name: str) -> None:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (UnicodeDecodeError, ValueError) as error:
                 raise UserError(f"cannot read {path}: {error}") from None
-            return {k: v for k, v in data.items() if k not in VERSION_KEYS} if isinstance(data, dict) else data
+            return {k: v for k, v in data.items() if k not in BOOKKEEPING_KEYS} if isinstance(data, dict) else data
         return path.read_bytes()
 
     first = content(paths[0])
