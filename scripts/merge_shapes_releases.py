@@ -54,6 +54,47 @@ def release_folder(name: str, source: str, repository: Path = ROOT, into: Path |
     return out
 
 
+def adapter_depth(release: Path) -> int:
+    return json.loads((release / "adapter" / "config.json").read_text(encoding="utf-8"))["num_layers"]
+
+
+def deepened_to_match(releases: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The releases, each whose adapter has fewer encoder layers than the deepest one's replaced by a copy
+    grown to that depth as the identity (`LLMAdapter.deepened`: the same outputs), so the weights line up.
+
+    A release extended with a deeper adapter (`--preset cpu-extend-6`) can then be averaged with the release
+    it continued: the copy is the same model, its added layers the starting point the extension trained from.
+    """
+    deepest = max(adapter_depth(folder) for _, folder in releases)
+    grown = []
+    for name, folder in releases:
+        if adapter_depth(folder) < deepest:
+            out = RUNS / "releases" / f"{name}-{deepest}-layers"
+            if not (out / "adapter" / "config.json").is_file():
+                save_deepened(folder, out, deepest)
+            folder = out
+        grown.append((name, folder))
+    return grown
+
+
+def save_deepened(release: Path, out: Path, num_layers: int) -> None:
+    """A copy of the packaged `release` at `out`, its adapter deepened to `num_layers` in its own dtype."""
+    from safetensors import safe_open
+
+    from llmdiff.adapter import LLMAdapter
+
+    weights = release / "adapter" / "diffusion_pytorch_model.safetensors"
+    with safe_open(weights, framework="pt") as stored:
+        dtype = stored.get_tensor(next(iter(stored.keys()))).dtype
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(release, staging)
+    LLMAdapter.load(release / "adapter").deepened(num_layers).to(dtype).save_pretrained(
+        staging / "adapter", safe_serialization=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+
+
 def run(command: list, log: dict, name: str, done: Path, log_file: Path | None = None) -> None:
     """One step, unless `done` (what it writes last) is there; its wall time and command go to the log
     (`log_file`, by default runs/shapes-merge/merge.json)."""
@@ -104,6 +145,18 @@ def write_card(staging: Path, target: Path, header: str, runs: Path, val_section
     os.replace(staging, target)
 
 
+def deepening(args: argparse.Namespace) -> str:
+    """The card's sentence on releases whose adapters were deepened to be averaged (empty if none were)."""
+    folders = [release_folder(name, source) for name, source in args.release]
+    deepest = max(adapter_depth(folder) for folder in folders)
+    shallower = [name for (name, _), folder in zip(args.release, folders) if adapter_depth(folder) < deepest]
+    if not shallower:
+        return ""
+    return (f"The adapter of {', '.join(shallower)} was first grown to {deepest} encoder layers as the identity "
+            "(`LLMAdapter.deepened`: the added layers' output projections at zero, so the same outputs), the "
+            "depth of the others.\n\n")
+
+
 def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, target: Path) -> None:
     """The average (in the releases' own fp16) with a model card; the last release's card is its lineage."""
     staging = target.with_name(target.name + ".tmp")
@@ -121,7 +174,7 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
         "weights of the releases below, successive releases of one lineage, each trained from the one before "
         "(their cards: the lineage at the end). No training step of its own; the VAE, CLIP encoder and LLM "
         "settings are the releases' own, the same in each.\n\n"
-        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n{step_table(log)}"
+        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n{deepening(args)}{step_table(log)}"
     )
     validation = ("Validation scenes (where the weights were chosen)\n\nThe same measure on the validation split's "
                   "scenes, which no training step read; the weights were chosen here, and the test table above was "
@@ -162,7 +215,7 @@ def main() -> int:
     log["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count()}
     llmdiff = [sys.executable, "-m", "llmdiff"]
 
-    releases = [(name, release_folder(name, source)) for name, source in args.release]
+    releases = deepened_to_match([(name, release_folder(name, source)) for name, source in args.release])
     merged = RUNS / "merged"
     weights = ["--weights", args.weights] if args.weights else []
     run([*llmdiff, "merge", *(folder for _, folder in releases), "-o", merged, *weights], log, "merge", merged)

@@ -15,7 +15,8 @@ training scenes that release never read, then stage 3 on curated scenes outside 
 `--preset cpu-extend-2` does the same to a cpu-extend release, outside every scene its lineage read, and
 `--preset cpu-extend-3` to a cpu-extend-2 release, with English in half its scenes instead of all, and
 `--preset cpu-extend-4` to a cpu-extend-3 release, with English, German, Japanese and French in every scene,
-and `--preset cpu-extend-5` to the tenth release, with German, Japanese and French in every scene.
+and `--preset cpu-extend-5` to the tenth release, with German, Japanese and French in every scene, and
+`--preset cpu-extend-6` to the eleventh the same way, its adapter first grown to two encoder layers.
 `--train-only` stops before the eval.
 """
 
@@ -190,6 +191,15 @@ PRESETS["cpu-extend-5"] = {
         **PRESETS["cpu-extend-3"]["stage_overrides"],
         "end_to_end": ["train.max_steps=1200", "checkpoint.every_steps=200", *CPU_ROUND],
     },
+}
+# Extending the eleventh release (a soup of the tenth and a cpu-extend-5 release) the same way, with one
+# change: its adapter grows a second encoder layer, added as the identity (`LLMAdapter.deepened`), so stage 2
+# starts exactly where the release stands but has more room to map German, Japanese and French states, which
+# rounds of the one-layer adapter closed on English by only 0.00-0.03 each.
+PRESETS["cpu-extend-6"] = {
+    **PRESETS["cpu-extend-5"],
+    "extends": "cpu-extend-5",
+    "adapter_layers": 2,
 }
 RESOLUTION_STAGES = {"base_vae", "base", "align", "end_to_end", "quality"}
 """Stages that read images, at the world's resolution."""
@@ -417,7 +427,7 @@ def main() -> int:
         # model, and the later stages' `llmdiff cache` then finds them (same LLM, layers and cache key).
         run([*llmdiff, "cache", ROOT / "configs/shapes/align.yaml", "cache.teacher=false", *llm_data], log, "llm_states")
     if extending and not (START / "adapter").exists():
-        copy_packaged(init_from, START, log)
+        copy_packaged(init_from, START, log, preset.get("adapter_layers"))
     elif init_from and not extending and not STAGES[0][2].exists():
         continue_vae(init_from, STAGES[0][2], log)
     if init_from and not EARLIER_CARD.exists() and (init_from / "README.md").is_file():
@@ -512,16 +522,19 @@ def continue_stage_two(llmdiff: list, preset: dict, world: dict, log: dict) -> P
     return previous
 
 
-def copy_packaged(init_from: Path, out: Path, log: dict) -> None:
-    """A packaged model (fp16) as fp32 base/ and adapter/ folders, where an extending run's stage 2 starts."""
+def copy_packaged(init_from: Path, out: Path, log: dict, adapter_layers: int | None = None) -> None:
+    """A packaged model (fp16) as fp32 base/ and adapter/ folders, where an extending run's stage 2 starts;
+    with `adapter_layers`, the adapter deepened to that many encoder layers (the same outputs)."""
     import torch
 
     start = time.perf_counter()
     save_pipeline_as(init_from / "base", out / "base", torch.float32)
-    save_adapter_as(init_from / "adapter", out / "adapter.tmp", torch.float32)
+    save_adapter_as(init_from / "adapter", out / "adapter.tmp", torch.float32, adapter_layers)
     os.replace(out / "adapter.tmp", out / "adapter")  # the marker that the copy is whole
+    deepened = f", its adapter deepened to {adapter_layers} encoder layers" if adapter_layers else ""
     log["start"] = {"seconds": round(time.perf_counter() - start, 1), "command": f"copied from {init_from}",
-                    "status": 0, "note": "(the extended release's VAE, UNet, CLIP encoder and adapter, as fp32)"}
+                    "status": 0,
+                    "note": f"(the extended release's VAE, UNet, CLIP encoder and adapter, as fp32{deepened})"}
     save_log(log)
 
 
@@ -547,13 +560,17 @@ def save_pipeline_as(source: Path, target: Path, dtype) -> None:
     pipeline.save_pretrained(target, safe_serialization=True)
 
 
-def save_adapter_as(source: Path, target: Path, dtype) -> None:
-    """An adapter folder saved again in `dtype`, with the encoder settings it was trained with; the LLM spec
-    is left out: the default LLM, found wherever it is installed."""
+def save_adapter_as(source: Path, target: Path, dtype, num_layers: int | None = None) -> None:
+    """An adapter folder saved again in `dtype` (deepened to `num_layers` encoder layers if given), with the
+    encoder settings it was trained with; the LLM spec is left out: the default LLM, found wherever it is
+    installed."""
     from llmdiff.adapter import LLMAdapter
     from llmdiff.pipeline import load_text_encoder_config, save_text_encoder_config
 
-    LLMAdapter.load(source).to(dtype).save_pretrained(target, safe_serialization=True)
+    adapter = LLMAdapter.load(source).to(dtype)
+    if num_layers:
+        adapter = adapter.deepened(num_layers)
+    adapter.save_pretrained(target, safe_serialization=True)
     save_text_encoder_config(target, load_text_encoder_config(source)[1])
 
 

@@ -125,6 +125,32 @@ class LLMAdapter(ModelMixin, ConfigMixin):
                 f"pooled width {pooled_dim}"
             )
 
+    def deepened(self, num_layers: int) -> "LLMAdapter":
+        """A copy with `num_layers` encoder layers that gives the same outputs as this adapter.
+
+        The added layers come after the trained ones, each with its attention and MLP output projections at
+        zero: a pre-norm residual layer is then the identity, so training continues from exactly where this
+        adapter stands, with more capacity to learn from (net2net-style growth).
+        """
+        have = self.config.num_layers
+        if num_layers < have:
+            raise UserError(f"cannot deepen an adapter of {have} encoder layers to {num_layers}")
+        if have == 0:
+            raise UserError("cannot deepen an adapter with no encoder layers: there is no layer to copy the shape of")
+        settings = {key: value for key, value in self.config.items() if not key.startswith("_")}
+        grown = type(self)(**{**settings, "num_layers": num_layers}).to(self.device, self.dtype)
+        grown.load_state_dict(self.state_dict(), strict=False)  # every weight but the added layers'
+        with torch.no_grad():
+            for layer in grown.encoder.layers[have:]:
+                for module in layer.modules():  # nn.TransformerEncoder's layers start as copies of one
+                    if module is not layer and hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+                layer.self_attn._reset_parameters()
+                for projection in (layer.self_attn.out_proj, layer.linear2):
+                    projection.weight.zero_()
+                    projection.bias.zero_()
+        return grown
+
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs) -> "LLMAdapter":
         """`from_pretrained` from safetensors only, with a one-line error for missing or corrupt files."""

@@ -89,3 +89,27 @@ def test_missing_and_corrupt_files(tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(UserError, match="could not load adapter"):
         LLMAdapter.load(tmp_path / "cut")
+
+
+def test_deepened_adapter_gives_the_same_outputs_and_can_learn():
+    adapter = LLMAdapter(llm_dim=48, cond_dim=64, pooled_dim=16, num_queries=10, **SMALL).eval()
+    grown = adapter.deepened(3).eval()
+    assert grown.config.num_layers == 3 and len(grown.encoder.layers) == 3
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    with torch.no_grad():
+        before, after = adapter(states(), mask), grown(states(), mask)
+    assert torch.allclose(before.prompt_embeds, after.prompt_embeds, atol=1e-6)
+    assert torch.allclose(before.pooled_prompt_embeds, after.pooled_prompt_embeds, atol=1e-6)
+    assert not torch.equal(grown.encoder.layers[1].linear1.weight, grown.encoder.layers[2].linear1.weight)
+
+    # The added layers start as the identity but are not stuck there: their zeroed outputs get a gradient.
+    grown.train()
+    grown(states(), mask).prompt_embeds.square().sum().backward()
+    assert grown.encoder.layers[2].linear2.weight.grad.abs().sum() > 0
+    assert grown.encoder.layers[2].self_attn.out_proj.weight.grad.abs().sum() > 0
+
+
+def test_deepening_refuses_to_shrink():
+    adapter = LLMAdapter(llm_dim=48, cond_dim=64, num_queries=10, **{**SMALL, "num_layers": 2})
+    with pytest.raises(UserError, match="cannot deepen an adapter of 2 encoder layers to 1"):
+        adapter.deepened(1)

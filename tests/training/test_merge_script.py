@@ -19,7 +19,7 @@ def fake_release(folder: Path, value: float, card: str) -> Path:
     for part, name in (("adapter", "diffusion_pytorch_model.safetensors"), ("base/unet", "diffusion_pytorch_model.safetensors")):
         (folder / part).mkdir(parents=True)
         save_file({"w": torch.full((2,), value, dtype=torch.float16)}, folder / part / name)
-        (folder / part / "config.json").write_text('{"width": 2}', encoding="utf-8")
+        (folder / part / "config.json").write_text('{"width": 2, "num_layers": 1}', encoding="utf-8")
     (folder / "base" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}', encoding="utf-8")
     (folder / "world.json").write_text('{"world": {"grid": 2}}', encoding="utf-8")
     (folder / "README.md").write_text(card, encoding="utf-8")
@@ -92,3 +92,38 @@ def test_merge_eval_and_package_with_a_card(tmp_path, monkeypatch, load_script):
     assert module.main() == 0
     assert commands == []
     assert json.loads((tmp_path / "work" / module.RUNS / "merge.json").read_text())["merge"]["status"] == 0
+
+
+def test_a_shallower_adapter_is_deepened_as_the_identity_before_an_average(tmp_path, monkeypatch, load_script):
+    from llmdiff.adapter import LLMAdapter
+
+    module = load_script("merge_shapes_releases")
+    monkeypatch.chdir(tmp_path)
+    shallow = LLMAdapter(llm_dim=16, cond_dim=8, hidden_dim=16, num_heads=2, num_layers=1, num_queries=4).eval()
+    releases = []
+    for name, adapter in (("old", shallow), ("new", shallow.deepened(2))):
+        folder = fake_release(tmp_path / name, 1.0, f"# {name}\n")
+        shutil.rmtree(folder / "adapter")
+        adapter.half().save_pretrained(folder / "adapter", safe_serialization=True)
+        (folder / "adapter" / "text_encoder_config.json").write_text('{"layers": [15]}', encoding="utf-8")
+        releases.append((name, folder))
+
+    grown = module.deepened_to_match(releases)
+    assert grown[1] == releases[1]  # the deepest is taken as it is
+    name, copy = grown[0]
+    assert name == "old" and copy == module.RUNS / "releases" / "old-2-layers"
+    assert module.adapter_depth(copy) == 2 and module.adapter_depth(releases[0][1]) == 1  # the release untouched
+    weights = load_file(copy / "adapter" / "diffusion_pytorch_model.safetensors")
+    assert weights.keys() == load_file(releases[1][1] / "adapter" / "diffusion_pytorch_model.safetensors").keys()
+    assert all(tensor.dtype == torch.float16 for tensor in weights.values())
+    assert (copy / "adapter" / "text_encoder_config.json").read_text(encoding="utf-8") == '{"layers": [15]}'
+    assert (copy / "base" / "model_index.json").is_file()
+    states, mask = torch.randn(1, 5, 16), torch.ones(1, 5, dtype=torch.long)
+    with torch.no_grad():
+        before = LLMAdapter.load(releases[0][1] / "adapter").float().eval()(states, mask).prompt_embeds
+        after = LLMAdapter.load(copy / "adapter").float().eval()(states, mask).prompt_embeds
+    assert torch.allclose(before, after, atol=1e-3)
+    assert module.deepened_to_match(releases) == grown  # made once
+    merge = subprocess.run([sys.executable, "-m", "llmdiff", "merge", str(copy), str(releases[1][1]), "-o", "soup"],
+                           capture_output=True, text=True)
+    assert merge.returncode == 0, merge.stderr  # the copy and the deeper release now line up

@@ -161,6 +161,10 @@ def test_the_shipped_extending_presets_chain_back_to_the_cpu_preset(load_script)
     fifth = module.PRESETS["cpu-extend-5"]
     assert fifth["extends"] == "cpu-extend-3"
     assert set(fifth["fresh_languages"]) == {"de", "ja", "fr"} and fifth["llm_languages"] == 4
+    # the sixth extends the eleventh (the tenth and a cpu-extend-5 release) the same way, with a deeper adapter
+    sixth = module.PRESETS["cpu-extend-6"]
+    assert sixth["extends"] == "cpu-extend-5" and sixth["adapter_layers"] == 2
+    assert sixth["fresh_languages"] == fifth["fresh_languages"] and sixth["fresh_scenes"] == fifth["fresh_scenes"]
 
 
 def test_train_only_stops_before_the_eval(recipe, tmp_path, monkeypatch):
@@ -223,3 +227,21 @@ def test_an_extending_run_starts_from_fp32_copies_of_the_packaged_release(tmp_pa
         assert all(torch.equal(copied[name], packaged[name].float()) for name in packaged)
     assert (module.START / "adapter" / "text_encoder_config.json").is_file()
     assert list(log) == ["start"] and log["start"]["status"] == 0
+
+
+def test_an_extending_run_can_start_from_a_deepened_adapter_with_the_same_outputs(tmp_path, monkeypatch, load_script):
+    from llmdiff.adapter import LLMAdapter
+
+    module = load_script("train_shapes_model")
+    monkeypatch.chdir(tmp_path)
+    module.RUNS.mkdir(parents=True)
+    log = {}
+    module.copy_packaged(module.PACKAGE, module.START, log, adapter_layers=2)
+    packaged = LLMAdapter.load(module.PACKAGE / "adapter").float().eval()
+    deepened = LLMAdapter.load(module.START / "adapter").eval()
+    assert deepened.config.num_layers == packaged.config.num_layers + 1 == 2
+    states = torch.randn(2, 9, packaged.config.llm_dim, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4])
+    with torch.no_grad():
+        assert torch.allclose(packaged(states, mask).prompt_embeds, deepened(states, mask).prompt_embeds, atol=1e-5)
+    assert "deepened to 2 encoder layers" in log["start"]["note"]
