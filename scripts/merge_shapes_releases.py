@@ -145,20 +145,19 @@ def write_card(staging: Path, target: Path, header: str, runs: Path, val_section
     os.replace(staging, target)
 
 
-def deepening(args: argparse.Namespace) -> str:
-    """The card's sentence on releases whose adapters were deepened to be averaged (empty if none were)."""
-    folders = [release_folder(name, source) for name, source in args.release]
-    deepest = max(adapter_depth(folder) for folder in folders)
-    shallower = [name for (name, _), folder in zip(args.release, folders) if adapter_depth(folder) < deepest]
-    if not shallower:
+def deepening(deepened: list[str], depth: int) -> str:
+    """The card's sentence on the releases whose adapters were deepened to be averaged (empty if none were)."""
+    if not deepened:
         return ""
-    return (f"The adapter of {', '.join(shallower)} was first grown to {deepest} encoder layers as the identity "
+    return (f"The adapter of {', '.join(deepened)} was first grown to {depth} encoder layers as the identity "
             "(`LLMAdapter.deepened`: the added layers' output projections at zero, so the same outputs), the "
             "depth of the others.\n\n")
 
 
-def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, target: Path) -> None:
-    """The average (in the releases' own fp16) with a model card; the last release's card is its lineage."""
+def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, target: Path,
+            deepened: list[str]) -> None:
+    """The average (in the releases' own fp16) with a model card; the last release's card is its lineage;
+    `deepened` names the releases whose adapters were grown to the others' depth first."""
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(merged, staging)  # world.json too: the same in every release
@@ -174,7 +173,7 @@ def package(merged: Path, last: Path, log: dict, args: argparse.Namespace, targe
         "weights of the releases below, successive releases of one lineage, each trained from the one before "
         "(their cards: the lineage at the end). No training step of its own; the VAE, CLIP encoder and LLM "
         "settings are the releases' own, the same in each.\n\n"
-        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n{deepening(args)}{step_table(log)}"
+        f"| release | commit or folder | weight |\n| --- | --- | --- |\n{sources}\n\n{deepening(deepened, adapter_depth(merged))}{step_table(log)}"
     )
     validation = ("Validation scenes (where the weights were chosen)\n\nThe same measure on the validation split's "
                   "scenes, which no training step read; the weights were chosen here, and the test table above was "
@@ -215,7 +214,9 @@ def main() -> int:
     log["hardware"] = {"machine": platform.machine(), "cpus": os.cpu_count()}
     llmdiff = [sys.executable, "-m", "llmdiff"]
 
-    releases = deepened_to_match([(name, release_folder(name, source)) for name, source in args.release])
+    packaged = [(name, release_folder(name, source)) for name, source in args.release]
+    releases = deepened_to_match(packaged)
+    deepened = [name for (name, folder), (_, used) in zip(packaged, releases) if used != folder]
     merged = RUNS / "merged"
     weights = ["--weights", args.weights] if args.weights else []
     run([*llmdiff, "merge", *(folder for _, folder in releases), "-o", merged, *weights], log, "merge", merged)
@@ -229,7 +230,7 @@ def main() -> int:
     run(evaluate(llmdiff, world, args.scenes, [(args.name, merged)], RUNS / "eval"), log, "eval",
         RUNS / "eval" / "shapes_eval.md")
     if target:
-        package(merged, releases[-1][1], log, args, target)
+        package(merged, releases[-1][1], log, args, target, deepened)
     return 0
 
 

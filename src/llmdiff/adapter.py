@@ -136,7 +136,7 @@ class LLMAdapter(ModelMixin, ConfigMixin):
         if num_layers < have:
             raise UserError(f"cannot deepen an adapter of {have} encoder layers to {num_layers}")
         if have == 0:
-            raise UserError("cannot deepen an adapter with no encoder layers: there is no layer to copy the shape of")
+            raise UserError("cannot deepen an adapter with no encoder layers")
         settings = {key: value for key, value in self.config.items() if not key.startswith("_")}
         grown = type(self)(**{**settings, "num_layers": num_layers}).to(self.device, self.dtype)
         grown.load_state_dict(self.state_dict(), strict=False)  # every weight but the added layers'
