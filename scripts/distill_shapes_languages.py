@@ -52,6 +52,12 @@ def world_options(world: dict) -> list[str]:
             "--colours", ",".join(world["colours"]), "--sizes", ",".join(world["sizes"])]
 
 
+def denoiser_overrides(world: Path) -> list[str]:
+    """`--space denoiser` reads each scene's image, at the size the release was trained at."""
+    resolution = json.loads(world.read_text(encoding="utf-8"))["world"]["resolution"]
+    return ["data.image_field=image", f"data.resolution={resolution}"]
+
+
 def copied_release(source: str, runs: Path) -> Path:
     """The release as a folder of this run's own: packaging may replace the folder it came from."""
     out = runs / "release"
@@ -82,15 +88,17 @@ def package(release: Path, distilled: Path, log: dict, args: argparse.Namespace,
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(distilled, staging)
     options = ["--release", args.release, "--train-scenes", str(args.train_scenes), "--steps", str(args.steps),
-               "--english", args.english]
+               "--english", args.english, "--space", args.space, *(part for item in args.set for part in ("--set", item))]
     command = shlex.join(["python", "scripts/distill_shapes_languages.py", *options, "--name", args.name, "--package"])
     english = "caption of the same kind" if args.english == "same" else "short caption"
+    pulled = ("what the release's own adapter, frozen, gives" if args.space == "conditioning" else
+              "the release's own UNet's predictions, on the scene's noisy latents, from what its own adapter, frozen, gives")
     header = (
         "# The shapes-world default model\n\n"
         f"Made with `{command}`: the release below (its card: the lineage at the end) with its adapter "
         f"distilled across languages (configs/shapes/cross_lingual.yaml, {args.steps} steps): on "
-        f"{args.train_scenes} training scenes, every caption in six languages was pulled toward what the release's "
-        f"own adapter, frozen, gives the same scene's English {english}. "
+        f"{args.train_scenes} training scenes, every caption in six languages was pulled toward {pulled} "
+        f"the same scene's English {english}. "
         f"The VAE, UNet and CLIP encoder are the release's, unchanged.\n\n{step_table(log)}"
     )
     validation = ("Validation scenes (where it was chosen)\n\nThe same measure on the validation split's scenes, "
@@ -109,6 +117,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=600, help="optimizer steps (default 600)")
     parser.add_argument("--english", choices=sorted(ENGLISH), default="same", help="the teacher's English caption: "
                         "of the same kind as the caption (default) or the short one")
+    parser.add_argument("--space", choices=["conditioning", "denoiser"], default="conditioning",
+                        help="where a caption meets its English pair: the adapter outputs (default) or the frozen "
+                        "UNet's predictions on the scene's noisy latents (reads the images)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a further override of configs/shapes/cross_lingual.yaml (repeatable), e.g. optim.lr=1e-4")
     parser.add_argument("--runs", type=Path, default=RUNS, help="the run's folder (default runs/shapes-distill)")
     parser.add_argument("--name", default="distilled", help="its row in the tables (default distilled)")
     parser.add_argument("--scenes", type=int, default=500, help="scenes per evaluation column (default 500)")
@@ -151,7 +164,8 @@ def main() -> int:
     trained = runs / "cross_lingual"
     overrides = [f"output_dir={trained}", f"model.base={release / 'base'}", f"model.adapter={release / 'adapter'}",
                  f"data.train=[{{path: {subset}}}]", f"data.clip_text_field={ENGLISH[args.english]}",
-                 f"train.max_steps={args.steps}"]
+                 f"train.max_steps={args.steps}", f"loss.distill_space={args.space}",
+                 *(denoiser_overrides(world) if args.space == "denoiser" else []), *args.set]
     # Filled once; a sitting that finds the training cut off checks it again (every item found: quick).
     run([*llmdiff, "cache", CONFIG, *overrides], log, "llm_states", trained / "adapter", log_file)
     resume = ["--resume", "latest"] if (trained / "checkpoints" / "latest").exists() else []

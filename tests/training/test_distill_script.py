@@ -136,3 +136,41 @@ def test_stop_after_training_or_validation(tmp_path, monkeypatch, load_script):
     monkeypatch.setattr(sys, "argv", [*base, "--compare", "x=y"])
     with pytest.raises(SystemExit):
         module.main()
+
+
+def test_denoiser_space_reads_images_at_the_release_resolution(tmp_path, monkeypatch, load_script):
+    module = load_script("distill_shapes_languages")
+    release = fake_release(tmp_path / "release")
+    target = tmp_path / "package"
+    commands = []
+
+    def fake_call(command):
+        commands.append(command)
+        if command[3] == "shapes":
+            out = Path(command[command.index("--out") + 1])
+            out.mkdir(parents=True)
+            (out / "records.jsonl").write_text(json.dumps({"key": "s0", "split": "train"}) + "\n", encoding="utf-8")
+        elif command[3] == "train":
+            output = next(part.split("=", 1)[1] for part in command if part.startswith("output_dir="))
+            save_adapter(Path(output) / "adapter", 2.0, torch.float32)
+        elif command[3] == "eval":
+            out = Path(command[command.index("-o") + 1])
+            out.mkdir(parents=True)
+            (out / "shapes_eval.md").write_text("| table |\n", encoding="utf-8")
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    monkeypatch.setattr(sys, "argv", [
+        "distill_shapes_languages.py", "--release", str(release), "--train-scenes", "1", "--space", "denoiser",
+        "--set", "optim.lr=1e-4", "--set", "data.resolution=64", "--workdir", str(tmp_path / "work"),
+        "--package", str(target)])
+    assert module.main() == 0
+
+    train = next(command for command in commands if command[3] == "train")
+    assert "loss.distill_space=denoiser" in train and "data.image_field=image" in train
+    # the release's resolution, then each --set in order after the script's own, so a --set wins
+    assert train.index("data.resolution=32") < train.index("data.resolution=64") == len(train) - 1
+    assert train[-2] == "optim.lr=1e-4"
+    card = (target / "README.md").read_text(encoding="utf-8")
+    assert "--space denoiser --set optim.lr=1e-4 --set data.resolution=64" in card
+    assert "UNet's predictions, on the scene's noisy latents" in card

@@ -189,11 +189,16 @@ class LossConfig:
     """Stage 1: 75-token CLIP chunks the teacher encodes; target length = 75 × chunks + 2."""
     min_snr_gamma: float = 0.0
     """Diffusion loss: min-SNR-γ weighting (Hang et al. 2023); 0 disables it."""
+    distill_space: str = "conditioning"
+    """`cross_lingual` stage: where a caption meets its English pair. `conditioning`: the adapter outputs,
+    per position; `denoiser`: the frozen UNet's predictions on the scene's noisy latents, one conditioned
+    on each side (reads the images; only what the UNet reads of the conditioning counts)."""
     kl_weight: float = 1e-6
     """VAE: weight of the KL term."""
 
     def __post_init__(self) -> None:
         _check(self.teacher_chunks >= 1, "loss.teacher_chunks must be at least 1")
+        _check(self.distill_space in ("conditioning", "denoiser"), "loss.distill_space must be conditioning or denoiser")
         for name in ("mse_weight", "cosine_weight", "pooled_weight", "diffusion_weight", "min_snr_gamma", "kl_weight"):
             _check(getattr(self, name) >= 0, f"loss.{name} must be ≥ 0")
 
@@ -277,6 +282,8 @@ class RunConfig:
         if self.stage == "cross_lingual":
             _check(self.components == ("adapter",), "the cross_lingual stage trains the adapter only")
             _check(bool(self.model.adapter), "the cross_lingual stage starts from a trained adapter: set model.adapter")
+            _check(self.loss.distill_space == "conditioning" or bool(self.data.image_field),
+                   "loss.distill_space=denoiser reads the scenes' images: set data.image_field")
 
     @property
     def components(self) -> tuple[str, ...]:

@@ -59,7 +59,8 @@ class DiffusionLoss:
     def from_scheduler(cls, scheduler, min_snr_gamma: float = 0.0) -> "DiffusionLoss":
         return cls(scheduler.alphas_cumprod, scheduler.config.prediction_type, min_snr_gamma)
 
-    def __call__(self, denoise, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def noised(self, x0: torch.Tensor, generator: torch.Generator):
+        """(x_t, t, y, ᾱ_t) for a random step per example."""
         batch = x0.shape[0]
         t = torch.randint(0, len(self.alphas_cumprod), (batch,), generator=generator)
         noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32).to(x0.device, x0.dtype)
@@ -68,7 +69,11 @@ class DiffusionLoss:
         s = (1 - alpha_bar).sqrt().float().view(-1, 1, 1, 1)
         x_t = a * x0 + s * noise
         target = noise if self.prediction_type == "epsilon" else a * noise - s * x0
-        prediction = denoise(x_t, t.to(x0.device))
+        return x_t, t.to(x0.device), target, alpha_bar
+
+    def __call__(self, denoise, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x_t, t, target, alpha_bar = self.noised(x0, generator)
+        prediction = denoise(x_t, t)
         per_example = ((prediction.float() - target.float()) ** 2).mean(dim=(1, 2, 3))
         if self.min_snr_gamma:
             snr = (alpha_bar / (1 - alpha_bar)).float()
@@ -76,6 +81,27 @@ class DiffusionLoss:
             weight = clipped / snr if self.prediction_type == "epsilon" else clipped / (snr + 1)
             per_example = per_example * weight
         return per_example.mean()
+
+
+class DenoiserDistillLoss:
+    """Distillation through a frozen denoiser: the student conditioning s should make the UNet predict
+    what the teacher conditioning c makes it predict, on the same noisy latents and steps:
+
+        x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε,   t ~ U{0, …, T − 1}
+        L = E_t ‖f(x_t, t; s) − sg[f(x_t, t; c)]‖²
+
+    Only what the UNet reads of the conditioning counts, unlike a per-position MSE on the conditioning
+    itself, which also pulls on directions the UNet ignores (or never saw).
+    """
+
+    def __init__(self, diffusion: DiffusionLoss):
+        self.diffusion = diffusion
+
+    def __call__(self, student, teacher, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x_t, t, _, _ = self.diffusion.noised(x0, generator)
+        with torch.no_grad():
+            target = teacher(x_t, t)
+        return ((student(x_t, t).float() - target.float()) ** 2).mean()
 
 
 class VAELoss:

@@ -2,7 +2,7 @@
 
 Which caches a stage reads: align: LLM states + teacher targets (+ latents with a diffusion term);
 end_to_end/quality: LLM states (unless the LLM trains) + latents; base (UNet): latents; cross_lingual: LLM
-states of both the captions and the English captions they pair with.
+states of both the captions and the English captions they pair with (+ latents, distilled through the UNet).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def needed_caches(config: RunConfig) -> list[str]:
         kinds.append("llm")
     if config.cache.teacher and stage == "align":
         kinds.append("teacher")
-    wants_latents = stage not in ("align", "cross_lingual") or config.loss.diffusion_weight > 0
+    wants_latents = (stage not in ("align", "cross_lingual") or config.loss.diffusion_weight > 0
+                     or (stage == "cross_lingual" and config.loss.distill_space == "denoiser"))
     if latent_cache_enabled(config) and wants_latents and components != ("vae",) and "vae" not in config.model.reinit:
         kinds.append("latents")
     return kinds

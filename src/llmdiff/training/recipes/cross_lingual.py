@@ -6,7 +6,9 @@ target for each caption is the frozen teacher adapter's output for its English p
 `captions.en.*`), the conditioning the UNet already draws correctly, so the other languages learn from
 a dense, per-position signal instead of through the denoising loss. English examples pair with
 themselves, which holds the adapter's English outputs where they were (as in multilingual knowledge
-distillation, Reimers & Gurevych 2020). Text only: no image is read; the loss is `AlignLoss`.
+distillation, Reimers & Gurevych 2020). With `loss.distill_space: conditioning` the loss is `AlignLoss` on
+the adapter outputs and no image is read; with `denoiser` it is `DenoiserDistillLoss`: the frozen UNet,
+on the scene's noisy latents, should predict from the caption what it predicts from its English pair.
 Output: `<out>/adapter` and `<out>/base` (the unchanged base model), loadable like stage 2's output.
 """
 
@@ -17,9 +19,18 @@ from pathlib import Path
 import torch
 
 from llmdiff.adapter import LLMAdapter
-from llmdiff.training.cache import LLMFeatures
-from llmdiff.training.losses import AlignLoss
-from llmdiff.training.models import build_adapter, export_base, frozen_dtype, llm_cache, load_base, load_text_encoder
+from llmdiff.training.cache import LatentFeatures, LLMFeatures
+from llmdiff.training.losses import AlignLoss, DenoiserDistillLoss, DiffusionLoss
+from llmdiff.training.models import (
+    build_adapter,
+    denoiser,
+    export_base,
+    frozen_dtype,
+    latent_cache,
+    llm_cache,
+    load_base,
+    load_text_encoder,
+)
 from llmdiff.training.recipes.align import AlignRecipe
 
 
@@ -42,6 +53,12 @@ class CrossLingualRecipe(AlignRecipe):
         self.teacher.requires_grad_(False).eval()
         self.llm_features = LLMFeatures(self.encoder, llm_cache(config).open() if use_cache and config.cache.llm else None)
         self.align_loss = AlignLoss(config.loss.mse_weight, config.loss.cosine_weight, config.loss.pooled_weight)
+        if config.loss.distill_space == "denoiser":
+            diffusion = DiffusionLoss.from_scheduler(self.pipeline.scheduler)
+            self.distill_loss = DenoiserDistillLoss(diffusion)
+            latents_cached = use_cache and config.cache.latents and not config.data.random_flip
+            self.latents = LatentFeatures(self.pipeline.vae, self.images,
+                                          latent_cache(config).open() if latents_cached else None)
         return {"adapter": build_adapter(config, self.encoder.hidden_size, self.info)}
 
     def compute_loss(self, batch):
@@ -53,8 +70,24 @@ class CrossLingualRecipe(AlignRecipe):
         with torch.no_grad():
             target = self.teacher(states[count:], mask[count:])
         out = self.models["adapter"](states[:count], mask[:count])
+        if self.config.loss.distill_space == "denoiser":
+            return self.denoiser_loss(batch, out, target)
         return self.align_loss(out.prompt_embeds, target.prompt_embeds, out.pooled_prompt_embeds,
                                target.pooled_prompt_embeds)
+
+    def denoiser_loss(self, batch, out, target) -> dict:
+        """The frozen UNet's predictions from both sides, on the latents of the examples with a readable image."""
+        latents, kept = self.latents(batch, self.generator)
+        if not kept:
+            raise RuntimeError("no image of this batch could be read; loss.distill_space=denoiser needs the images")
+
+        def side(conditioning):
+            pooled = conditioning.pooled_prompt_embeds
+            return denoiser(self.pipeline.unet, self.info, conditioning.prompt_embeds[kept],
+                            None if pooled is None else pooled[kept], self.config.data.resolution)
+
+        loss = self.distill_loss(side(out), side(target), latents.to(self.device), self.generator)
+        return {"loss": loss, "denoiser_mse": loss.detach()}
 
     def export(self, directory: Path) -> None:
         super().export(directory)
