@@ -12,7 +12,7 @@ from llmdiff.adapter import LLMAdapter
 from llmdiff.errors import UserError
 from llmdiff.pipeline import load_base_pipeline
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
-from llmdiff.training.cache import FeatureCache, fingerprint
+from llmdiff.training.cache import FeatureCache, LatentFeatures, fingerprint, latent_cache_enabled
 from llmdiff.training.config import RunConfig
 from llmdiff.training.teacher import CLIPTeacher
 
@@ -139,6 +139,11 @@ def latent_cache(config: RunConfig) -> FeatureCache:
     settings = {"resolution": config.data.resolution, "crop": "center", "frozen_dtype": config.model.frozen_dtype}
     return FeatureCache(config.cache.dir, "latents", fingerprint(Path(config.model.base) / "vae"), settings,
                         config.cache.dtype)
+
+
+def latent_features(config: RunConfig, vae, images) -> LatentFeatures:
+    """The VAE latents of examples' images, read from the cache when the config has one (`latent_cache_enabled`)."""
+    return LatentFeatures(vae, images, latent_cache(config).open() if latent_cache_enabled(config) else None)
 
 
 def denoiser(unet, info, embeds: torch.Tensor, pooled: torch.Tensor | None, resolution: int):

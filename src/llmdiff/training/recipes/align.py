@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmdiff.pipeline import LLMDiffusionPipeline, save_text_encoder_config
-from llmdiff.training.cache import LatentFeatures, LLMFeatures, TeacherFeatures
+from llmdiff.training.cache import LLMFeatures, TeacherFeatures
 from llmdiff.training.losses import AlignLoss, DiffusionLoss
 from llmdiff.training.models import (
     build_adapter,
     denoiser,
     frozen_dtype,
-    latent_cache,
+    latent_features,
     llm_cache,
     load_base,
     load_text_encoder,
@@ -53,8 +53,7 @@ class AlignRecipe(Recipe):
         )
         self.align_loss = AlignLoss(config.loss.mse_weight, config.loss.cosine_weight, config.loss.pooled_weight)
         self.diffusion_loss = DiffusionLoss.from_scheduler(self.pipeline.scheduler, config.loss.min_snr_gamma)
-        latents_cached = use_cache and config.cache.latents and not config.data.random_flip
-        self.latents = LatentFeatures(self.pipeline.vae, self.images, latent_cache(config).open() if latents_cached else None)
+        self.latents = latent_features(config, self.pipeline.vae, self.images)
         adapter = build_adapter(config, self.encoder.hidden_size, self.info, length=self.teacher.length)
         return {"adapter": adapter}
 

@@ -19,14 +19,15 @@ from pathlib import Path
 import torch
 
 from llmdiff.adapter import LLMAdapter
-from llmdiff.training.cache import LatentFeatures, LLMFeatures
+from llmdiff.errors import UserError
+from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import AlignLoss, DenoiserDistillLoss, DiffusionLoss
 from llmdiff.training.models import (
     build_adapter,
     denoiser,
     export_base,
     frozen_dtype,
-    latent_cache,
+    latent_features,
     llm_cache,
     load_base,
     load_text_encoder,
@@ -56,9 +57,7 @@ class CrossLingualRecipe(AlignRecipe):
         if config.loss.distill_space == "denoiser":
             diffusion = DiffusionLoss.from_scheduler(self.pipeline.scheduler)
             self.distill_loss = DenoiserDistillLoss(diffusion)
-            latents_cached = use_cache and config.cache.latents and not config.data.random_flip
-            self.latents = LatentFeatures(self.pipeline.vae, self.images,
-                                          latent_cache(config).open() if latents_cached else None)
+            self.latents = latent_features(config, self.pipeline.vae, self.images)
         return {"adapter": build_adapter(config, self.encoder.hidden_size, self.info)}
 
     def compute_loss(self, batch):
@@ -79,7 +78,7 @@ class CrossLingualRecipe(AlignRecipe):
         """The frozen UNet's predictions from both sides, on the latents of the examples with a readable image."""
         latents, kept = self.latents(batch, self.generator)
         if not kept:
-            raise RuntimeError("no image of this batch could be read; loss.distill_space=denoiser needs the images")
+            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
 
         def side(conditioning):
             pooled = conditioning.pooled_prompt_embeds

@@ -15,7 +15,7 @@ import torch
 
 from llmdiff.errors import UserError
 from llmdiff.pipeline import LLMDiffusionPipeline
-from llmdiff.training.cache import LatentFeatures, LLMFeatures
+from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import DiffusionLoss
 from llmdiff.training.models import (
     add_llm_lora,
@@ -24,7 +24,7 @@ from llmdiff.training.models import (
     denoiser,
     export_base,
     frozen_dtype,
-    latent_cache,
+    latent_features,
     llm_cache,
     load_base,
     load_text_encoder,
@@ -75,8 +75,7 @@ class EndToEndRecipe(Recipe):
             self.llm_features = None
         else:
             self.llm_features = LLMFeatures(self.encoder, llm_cache(config).open() if use_cache and config.cache.llm else None)
-        latents_cached = use_cache and config.cache.latents and not config.data.random_flip
-        self.latents = LatentFeatures(self.pipeline.vae, self.images, latent_cache(config).open() if latents_cached else None)
+        self.latents = latent_features(config, self.pipeline.vae, self.images)
         self.diffusion_loss = DiffusionLoss.from_scheduler(self.pipeline.scheduler, config.loss.min_snr_gamma)
         return modules
 
