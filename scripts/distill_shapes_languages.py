@@ -55,10 +55,9 @@ def world_options(world: dict) -> list[str]:
             "--colours", ",".join(world["colours"]), "--sizes", ",".join(world["sizes"])]
 
 
-def denoiser_overrides(world: Path) -> list[str]:
+def denoiser_overrides(world: dict) -> list[str]:
     """`--space denoiser` reads each scene's image, at the size the release was trained at."""
-    resolution = json.loads(world.read_text(encoding="utf-8"))["world"]["resolution"]
-    return ["data.image_field=image", f"data.resolution={resolution}"]
+    return ["data.image_field=image", f"data.resolution={world['resolution']}"]
 
 
 def copied_release(source: str, runs: Path) -> Path:
@@ -155,11 +154,12 @@ def main() -> int:
 
     release = copied_release(args.release, runs)
     world = release / "world.json"
+    settings = json.loads(world.read_text(encoding="utf-8"))["world"]
     # Training scenes are numbered from seed 0 whatever the size, so every size holds the same first scenes.
     n = math.ceil(args.train_scenes / TRAIN_FRACTION) + 10
     data = DATA / f"n{n}"
     run([*llmdiff, "shapes", "make", "--n", n, "--out", data, "--overwrite",
-         *world_options(json.loads(world.read_text(encoding="utf-8"))["world"])], log, "dataset",
+         *world_options(settings)], log, "dataset",
         data / "records.jsonl", log_file)
     subset = data / f"train_{args.train_scenes}.jsonl"
     if not subset.is_file():
@@ -168,7 +168,7 @@ def main() -> int:
     overrides = [f"output_dir={trained}", f"model.base={release / 'base'}", f"model.adapter={release / 'adapter'}",
                  f"data.train=[{{path: {subset}}}]", f"data.clip_text_field={ENGLISH[args.english]}",
                  f"train.max_steps={args.steps}", f"loss.distill_space={args.space}",
-                 *(denoiser_overrides(world) if args.space == "denoiser" else []), *args.set]
+                 *(denoiser_overrides(settings) if args.space == "denoiser" else []), *args.set]
     # Filled once; a sitting that finds the training cut off checks it again (every item found: quick).
     run([*llmdiff, "cache", CONFIG, *overrides], log, "llm_states", trained / "adapter", log_file)
     resume = ["--resume", "latest"] if (trained / "checkpoints" / "latest").exists() else []

@@ -40,29 +40,36 @@ def fake_release(folder: Path) -> Path:
     return folder
 
 
-def test_distil_measure_and_package(tmp_path, monkeypatch, load_script):
-    module = load_script("distill_shapes_languages")
-    release = fake_release(tmp_path / "release")
-    target = tmp_path / "package"
+def fake_steps(records: list[dict]):
+    """A stand-in for `subprocess.call` that records each command and leaves what its step would: a
+    dataset of `records`, a trained adapter, an eval's Markdown (written last by a finished eval)."""
     commands = []
 
-    def fake_call(command):
+    def call(command):
         commands.append(command)
         verb = command[3]
-        if verb == "shapes":  # a dataset of 12 records, every third outside the training split
+        if verb == "shapes":
             out = Path(command[command.index("--out") + 1])
             out.mkdir(parents=True)
-            rows = [{"key": f"s{i}", "split": "val" if i % 3 == 2 else "train"} for i in range(12)]
-            (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+            (out / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         elif verb == "train":
             output = next(part.split("=", 1)[1] for part in command if part.startswith("output_dir="))
             save_adapter(Path(output) / "adapter", 2.0, torch.float32)
-        elif verb == "eval":  # what a finished eval leaves: its Markdown, written last
+        elif verb == "eval":
             out = Path(command[command.index("-o") + 1])
             out.mkdir(parents=True)
             (out / "shapes_eval.md").write_text(f"| table of {out.name} |\n", encoding="utf-8")
         return 0
 
+    return commands, call
+
+
+def test_distil_measure_and_package(tmp_path, monkeypatch, load_script):
+    module = load_script("distill_shapes_languages")
+    release = fake_release(tmp_path / "release")
+    target = tmp_path / "package"
+    # a dataset of 12 records, every third outside the training split
+    commands, fake_call = fake_steps([{"key": f"s{i}", "split": "val" if i % 3 == 2 else "train"} for i in range(12)])
     monkeypatch.setattr(subprocess, "call", fake_call)  # the steps run through the merge script's `run`
     argv = ["distill_shapes_languages.py", "--release", str(release), "--train-scenes", "5", "--steps", "30",
             "--english", "short", "--val", "--compare", "other=elsewhere/distilled", "--workdir", str(tmp_path / "work"),
@@ -106,33 +113,17 @@ def test_distil_measure_and_package(tmp_path, monkeypatch, load_script):
 def test_stop_after_training_or_validation(tmp_path, monkeypatch, load_script):
     module = load_script("distill_shapes_languages")
     release = fake_release(tmp_path / "release")
-    verbs = []
-
-    def fake_call(command):
-        verbs.append(command[3])
-        if command[3] == "shapes":
-            out = Path(command[command.index("--out") + 1])
-            out.mkdir(parents=True)
-            (out / "records.jsonl").write_text(json.dumps({"key": "s0", "split": "train"}) + "\n", encoding="utf-8")
-        elif command[3] == "train":
-            output = next(part.split("=", 1)[1] for part in command if part.startswith("output_dir="))
-            save_adapter(Path(output) / "adapter", 2.0, torch.float32)
-        elif command[3] == "eval":
-            out = Path(command[command.index("-o") + 1])
-            out.mkdir(parents=True)
-            (out / "shapes_eval.md").write_text("| table |\n", encoding="utf-8")
-        return 0
-
+    commands, fake_call = fake_steps([{"key": "s0", "split": "train"}])
     monkeypatch.setattr(subprocess, "call", fake_call)
     base = ["distill_shapes_languages.py", "--release", str(release), "--train-scenes", "1",
             "--runs", "runs/candidate", "--workdir", str(tmp_path / "work")]
     monkeypatch.setattr(sys, "argv", [*base, "--stop-after", "train"])
     assert module.main() == 0
-    assert verbs == ["shapes", "cache", "train"]
+    assert [command[3] for command in commands] == ["shapes", "cache", "train"]
     assert (tmp_path / "work" / "runs" / "candidate" / "distilled" / "adapter").is_dir()
     monkeypatch.setattr(sys, "argv", [*base, "--val", "--stop-after", "val"])
     assert module.main() == 0
-    assert verbs == ["shapes", "cache", "train", "eval"]  # the validation scenes only
+    assert [command[3] for command in commands] == ["shapes", "cache", "train", "eval"]  # the validation scenes only
     monkeypatch.setattr(sys, "argv", [*base, "--compare", "x=y"])
     with pytest.raises(SystemExit):
         module.main()
@@ -142,23 +133,7 @@ def test_denoiser_space_reads_images_at_the_release_resolution(tmp_path, monkeyp
     module = load_script("distill_shapes_languages")
     release = fake_release(tmp_path / "release")
     target = tmp_path / "package"
-    commands = []
-
-    def fake_call(command):
-        commands.append(command)
-        if command[3] == "shapes":
-            out = Path(command[command.index("--out") + 1])
-            out.mkdir(parents=True)
-            (out / "records.jsonl").write_text(json.dumps({"key": "s0", "split": "train"}) + "\n", encoding="utf-8")
-        elif command[3] == "train":
-            output = next(part.split("=", 1)[1] for part in command if part.startswith("output_dir="))
-            save_adapter(Path(output) / "adapter", 2.0, torch.float32)
-        elif command[3] == "eval":
-            out = Path(command[command.index("-o") + 1])
-            out.mkdir(parents=True)
-            (out / "shapes_eval.md").write_text("| table |\n", encoding="utf-8")
-        return 0
-
+    commands, fake_call = fake_steps([{"key": "s0", "split": "train"}])
     monkeypatch.setattr(subprocess, "call", fake_call)
     monkeypatch.setattr(sys, "argv", [
         "distill_shapes_languages.py", "--release", str(release), "--train-scenes", "1", "--space", "denoiser",
