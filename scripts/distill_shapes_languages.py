@@ -60,6 +60,12 @@ def denoiser_overrides(world: dict) -> list[str]:
     return ["data.image_field=image", f"data.resolution={world['resolution']}"]
 
 
+def captions_read(overrides: list[str]) -> str:
+    """The card's words for the captions the stage read: the config's own, or a `--set data.text_fields=`'s."""
+    fields = [item.split("=", 1)[1] for item in overrides if item.startswith("data.text_fields=")]
+    return f"each caption in `{fields[-1]}`" if fields else "every caption in six languages"
+
+
 def copied_release(source: str, runs: Path) -> Path:
     """The release as a folder of this run's own: packaging may replace the folder it came from."""
     out = runs / "release"
@@ -99,7 +105,7 @@ def package(release: Path, distilled: Path, log: dict, args: argparse.Namespace,
         "# The shapes-world default model\n\n"
         f"Made with `{command}`: the release below (its card: the lineage at the end) with its adapter "
         f"distilled across languages (configs/shapes/cross_lingual.yaml, {args.steps} steps): on "
-        f"{args.train_scenes} training scenes, every caption in six languages was pulled toward {pulled} "
+        f"{args.train_scenes} training scenes, {captions_read(args.set)} was pulled toward {pulled} "
         f"the same scene's English {english}. "
         f"The VAE, UNet and CLIP encoder are the release's, unchanged.\n\n{step_table(log)}"
     )

@@ -101,6 +101,7 @@ def test_distil_measure_and_package(tmp_path, monkeypatch, load_script):
     assert not (target / "merge.json").exists()
     card = (target / "README.md").read_text(encoding="utf-8")
     assert "--train-scenes 5 --steps 30 --english short" in card and "English short caption" in card
+    assert "every caption in six languages was pulled" in card
     assert "| table of eval |" in card and "| table of eval-val |" in card
     assert "## Distilled from" in card and "## release" in card and "### Held-out scores (oracle)" in card
 
@@ -137,15 +138,18 @@ def test_denoiser_space_reads_images_at_the_release_resolution(tmp_path, monkeyp
     monkeypatch.setattr(subprocess, "call", fake_call)
     monkeypatch.setattr(sys, "argv", [
         "distill_shapes_languages.py", "--release", str(release), "--train-scenes", "1", "--space", "denoiser",
-        "--set", "optim.lr=1e-4", "--set", "data.resolution=64", "--workdir", str(tmp_path / "work"),
+        "--set", "optim.lr=1e-4", "--set", "data.resolution=64",
+        "--set", "data.text_fields=[captions.de.paragraph.text]", "--workdir", str(tmp_path / "work"),
         "--package", str(target)])
     assert module.main() == 0
 
     train = next(command for command in commands if command[3] == "train")
     assert "loss.distill_space=denoiser" in train and "data.image_field=image" in train
     # the release's resolution, then each --set in order after the script's own, so a --set wins
-    assert train.index("data.resolution=32") < train.index("data.resolution=64") == len(train) - 1
-    assert train[-2] == "optim.lr=1e-4"
+    assert train.index("data.resolution=32") < train.index("data.resolution=64") == len(train) - 2
+    assert train[-3] == "optim.lr=1e-4"
     card = (target / "README.md").read_text(encoding="utf-8")
     assert "--space denoiser --set optim.lr=1e-4 --set data.resolution=64" in card
     assert "UNet's predictions, on the scene's noisy latents" in card
+    # the card names the captions the override chose, not the config's six languages
+    assert "each caption in `[captions.de.paragraph.text]` was pulled" in card and "six languages" not in card
