@@ -10,6 +10,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 _LAZY = {
     "LLMDiffusionPipeline": "llmdiff.pipeline",
     "GenerationOutput": "llmdiff.pipeline",
+    "GenerationDefaults": "llmdiff.pipeline",
     "LLMTextEncoder": "llmdiff.text_encoder",
     "TextEncoderConfig": "llmdiff.text_encoder",
     "LLMAdapter": "llmdiff.adapter",

@@ -26,6 +26,9 @@ MODEL_CARD = "README.md"
 """Each source's card describes that source, not the average: it is left out."""
 RECORD = "merge.json"
 """Written into the merged folder: the sources and their weights."""
+SAMPLING_SETTINGS = "generation_config.json"
+"""An adapter's steps and guidance were measured for that model, not for an average: left out, so the
+merge uses the library defaults until its own are measured (`llmdiff.pipeline.GENERATION_CONFIG_NAME`)."""
 BOOKKEEPING_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
 """Config entries that say which library version wrote a file, or how it was loaded (transformers saves
 `local_files_only: true` when the hub was offline), not what the model is."""
@@ -98,7 +101,7 @@ def _common_files(sources: list[Path]) -> list[str]:
     def listing(folder: Path) -> set[str]:
         return {
             path.relative_to(folder).as_posix() for path in folder.rglob("*")
-            if path.is_file() and path.name not in (MODEL_CARD, RECORD)
+            if path.is_file() and path.name not in (MODEL_CARD, RECORD, SAMPLING_SETTINGS)
         }
 
     files = listing(sources[0])

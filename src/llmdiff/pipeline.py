@@ -24,6 +24,8 @@ from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig, validate_pro
 
 TEXT_ENCODER_CONFIG_NAME = "text_encoder_config.json"
 """Saved beside an adapter: the LLM and layer choice it was trained with."""
+GENERATION_CONFIG_NAME = "generation_config.json"
+"""Saved beside an adapter: the sampling settings it was measured best with."""
 
 SDXL_TIME_IDS = 6  # original size, crop top-left, target size: two numbers each
 
@@ -64,15 +66,55 @@ class GenerationOutput:
 
 
 def check_generation_args(num_inference_steps, guidance_scale, height, width, num_images_per_prompt) -> None:
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+    """Refuse impossible settings; None steps, guidance or size mean "the model's own"."""
+    if num_inference_steps is not None and (
+        isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1
+    ):
         raise UserError(f"steps must be a positive integer, not {num_inference_steps!r}")
-    if not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale) or guidance_scale < 0:
+    if guidance_scale is not None and (
+        isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float))
+        or not math.isfinite(guidance_scale) or guidance_scale < 0
+    ):
         raise UserError(f"guidance scale must be a finite number ≥ 0, not {guidance_scale!r}")
     for name, value in (("height", height), ("width", width)):
         if value is not None and (not isinstance(value, int) or value < 8 or value % 8):
             raise UserError(f"{name} must be a positive multiple of 8, not {value!r}")
     if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
         raise UserError(f"images per prompt must be a positive integer, not {num_images_per_prompt!r}")
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    """The steps and guidance a call gets when it names none.
+
+    An adapter folder may carry its own in `generation_config.json` (the settings its model was measured
+    best with, e.g. a lower guidance scale); without one, these library defaults apply.
+    """
+
+    num_inference_steps: int = 30
+    guidance_scale: float = 7.5
+
+    def __post_init__(self) -> None:
+        check_generation_args(self.num_inference_steps, self.guidance_scale, None, None, 1)
+
+    @classmethod
+    def load(cls, adapter_dir: str | os.PathLike) -> "GenerationDefaults":
+        path = Path(adapter_dir) / GENERATION_CONFIG_NAME
+        if not path.is_file():
+            return cls()
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, UserError) as error:
+            raise UserError(f"cannot read {path}: {error}") from error
+
+    def save(self, directory: str | os.PathLike) -> None:
+        text = json.dumps({"num_inference_steps": self.num_inference_steps, "guidance_scale": self.guidance_scale})
+        (Path(directory) / GENERATION_CONFIG_NAME).write_text(text + "\n", encoding="utf-8")
+
+    def fill(self, num_inference_steps: int | None, guidance_scale: float | None) -> tuple[int, float]:
+        """The given settings, with these defaults in place of the ones left None."""
+        return (self.num_inference_steps if num_inference_steps is None else num_inference_steps,
+                self.guidance_scale if guidance_scale is None else guidance_scale)
 
 
 def _as_prompt_list(prompt: str | list[str], what: str = "prompt") -> list[str]:
@@ -135,12 +177,21 @@ def save_text_encoder_config(directory: str | os.PathLike, config: TextEncoderCo
 class LLMDiffusionPipeline:
     """An LLM text encoder + adapter in front of a stock diffusers pipeline (`.base`)."""
 
-    def __init__(self, base, text_encoder: LLMTextEncoder, adapter: LLMAdapter, info: BaseModelInfo):
+    def __init__(
+        self,
+        base,
+        text_encoder: LLMTextEncoder,
+        adapter: LLMAdapter,
+        info: BaseModelInfo,
+        defaults: GenerationDefaults | None = None,
+    ):
         adapter.check_compatible(text_encoder.hidden_size, info.cond_dim, info.pooled_dim)
         self.base = base
         self.text_encoder = text_encoder
         self.adapter = adapter.eval()
         self.info = info
+        self.defaults = defaults or GenerationDefaults()
+        """steps and guidance when a call names none (the adapter folder's generation_config.json)"""
         self._empty_embedding: AdapterOutput | None = None
 
     @classmethod
@@ -163,7 +214,9 @@ class LLMDiffusionPipeline:
 
         `adapter=None` builds a freshly initialised adapter (random weights, `adapter_config` overrides
         its defaults) sized for this LLM and base model. An adapter directory may carry the LLM and
-        encoder settings it was trained with; `llm` and `text_encoder_config` override those.
+        encoder settings it was trained with; `llm` and `text_encoder_config` override those. It may also
+        carry the steps and guidance it was measured best with (`generation_config.json`): a call that
+        names none gets those.
         `text_encoder` is an already loaded encoder to use instead (several pipelines can share one).
         """
         if text_encoder is not None and (llm is not None or text_encoder_config is not None):
@@ -177,6 +230,7 @@ class LLMDiffusionPipeline:
         saved_llm, saved_config = load_text_encoder_config(adapter) if adapter is not None else (None, None)
         if adapter is not None:
             check_source("adapter", str(adapter))
+        defaults = GenerationDefaults.load(adapter) if adapter is not None else None
         pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip)
         if text_encoder is None:
             text_encoder = LLMTextEncoder.from_pretrained(
@@ -190,7 +244,7 @@ class LLMDiffusionPipeline:
         else:
             module = LLMAdapter.load(adapter, torch_dtype=dtype)
             module.check_compatible(text_encoder.hidden_size, info.cond_dim, info.pooled_dim, where=str(adapter))
-        pipe = cls(pipeline, text_encoder, module, info)
+        pipe = cls(pipeline, text_encoder, module, info, defaults)
         return pipe.to(device) if device is not None else pipe
 
     def to(self, device: str | torch.device) -> "LLMDiffusionPipeline":
@@ -251,8 +305,8 @@ class LLMDiffusionPipeline:
         self,
         prompt: str | list[str],
         negative_prompt: str | list[str] | None = None,
-        num_inference_steps: int = 30,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         seed: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         height: int | None = None,
@@ -264,7 +318,8 @@ class LLMDiffusionPipeline:
     ) -> GenerationOutput:
         """Generate images; extra keyword arguments go to the diffusers pipeline unchanged.
 
-        `seed` gives image i the seed `seed + i`, so each image can be regenerated alone.
+        `seed` gives image i the seed `seed + i`, so each image can be regenerated alone. Steps and
+        guidance left None are the model's (`self.defaults`).
         """
         prompts = _as_prompt_list(prompt)
         negatives = None if negative_prompt is None else _as_prompt_list(negative_prompt, "negative prompt")
@@ -273,6 +328,7 @@ class LLMDiffusionPipeline:
         if negatives is not None and len(negatives) != len(prompts):
             raise UserError(f"got {len(negatives)} negative prompts for {len(prompts)} prompts")
         check_generation_args(num_inference_steps, guidance_scale, height, width, num_images_per_prompt)
+        num_inference_steps, guidance_scale = self.defaults.fill(num_inference_steps, guidance_scale)
         total = len(prompts) * num_images_per_prompt
         seeds: list[int | None] = [None] * total
         if generator is None and seed is not None:

@@ -41,6 +41,27 @@ def test_writes_png_with_settings(base_args, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [out]  # no temporary files left
 
 
+def test_settings_left_out_are_the_models_own(base_args, tmp_path, capsys):
+    import shutil
+
+    from llmdiff.pipeline import GenerationDefaults
+
+    args = list(base_args)
+    adapter = tmp_path / "adapter"
+    shutil.copytree(args[args.index("--adapter") + 1], adapter)
+    GenerationDefaults(num_inference_steps=3, guidance_scale=2.5).save(adapter)
+    args[args.index("--adapter") + 1] = str(adapter)
+    del args[args.index("--steps"):args.index("--steps") + 2]
+    status, err = run(["a red cat", "-o", str(tmp_path / "own.png"), *args], capsys)
+    assert status == 0, err
+    meta = read_metadata(tmp_path / "own.png")
+    assert (meta["steps"], meta["guidance_scale"]) == (3, 2.5)
+    status, err = run(["a red cat", "-o", str(tmp_path / "given.png"), "--guidance", "6", "--steps", "2", *args], capsys)
+    assert status == 0, err
+    meta = read_metadata(tmp_path / "given.png")
+    assert (meta["steps"], meta["guidance_scale"]) == (2, 6.0)
+
+
 def test_several_images_and_prompt_file(base_args, tmp_path, capsys):
     prompt = tmp_path / "p.txt"
     prompt.write_text("Ein rotes Quadrat.\nDaneben ein blauer Kreis.\n", encoding="utf-8")

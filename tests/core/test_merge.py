@@ -94,14 +94,16 @@ def test_differing_integer_buffers_and_missing_files_are_refused(tmp_path):
         merge_models([a, b], tmp_path / "soup")
 
 
-def test_version_entries_and_model_cards_do_not_block_a_merge(tmp_path):
+def test_version_entries_model_cards_and_sampling_settings_do_not_block_a_merge(tmp_path):
     a = fake_model(tmp_path / "a", {"w": torch.zeros(2)}, {"width": 4, "_diffusers_version": "0.35.0"})
     # saved while the hub was offline, transformers writes how it was loaded into a tokenizer's config
     b = fake_model(tmp_path / "b", {"w": torch.ones(2)}, {"width": 4, "_diffusers_version": "0.36.0",
                                                          "local_files_only": True})
     (a / "README.md").write_text("# model a\n", encoding="utf-8")
+    (a / "generation_config.json").write_text('{"guidance_scale": 3.5}', encoding="utf-8")
     out = merge_models([a, b], tmp_path / "soup")
     assert not (out / "README.md").exists()  # a's card describes a, not the average
+    assert not (out / "generation_config.json").exists()  # nor was a's guidance measured on the average
     assert load_file(out / "model.safetensors")["w"].tolist() == [0.5, 0.5]
 
 

@@ -94,6 +94,33 @@ def test_adapter_saved_with_its_encoder_settings(sd_pipe, tiny_models, tmp_path)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def steps_and_negatives(pipe, **kwargs):
+    """Denoising steps a call ran, and whether it encoded the empty prompt for guidance."""
+    steps = []
+    pipe.clear_cache()
+    pipe("a red cat", seed=0, height=32, width=32, output_type="np", progress=False,
+         callback_on_step_end=lambda base, i, t, tensors: steps.append(i) or tensors, **kwargs)
+    return len(steps), pipe._empty_embedding is not None
+
+
+def test_adapter_folder_gives_the_steps_and_guidance_a_call_leaves_out(sd_pipe, tiny_models, tmp_path):
+    from llmdiff.pipeline import GENERATION_CONFIG_NAME, GenerationDefaults
+
+    assert steps_and_negatives(sd_pipe, num_inference_steps=2) == (2, True)  # the library's 7.5 guides
+    sd_pipe.save_adapter(tmp_path / "adapter", llm=str(tiny_models["llama"]))
+    GenerationDefaults(num_inference_steps=3, guidance_scale=1.0).save(tmp_path / "adapter")
+    loaded = LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
+    assert loaded.defaults == GenerationDefaults(3, 1.0)
+    assert steps_and_negatives(loaded) == (3, False)  # guidance 1: no negative branch
+    assert steps_and_negatives(loaded, num_inference_steps=2, guidance_scale=4.0) == (2, True)
+    (tmp_path / "adapter" / GENERATION_CONFIG_NAME).write_text('{"guidance": 3}')
+    with pytest.raises(UserError, match="cannot read .*generation_config.json.*guidance"):
+        LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
+    (tmp_path / "adapter" / GENERATION_CONFIG_NAME).write_text('{"guidance_scale": -2}')
+    with pytest.raises(UserError, match="generation_config.json: guidance scale must be a finite number"):
+        LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
+
+
 def test_mismatched_adapter_names_both_widths(tiny_models, tmp_path, tiny_adapter_config):
     from llmdiff.adapter import LLMAdapter
 

@@ -1,11 +1,13 @@
 """`llmdiff serve` argument handling, without loading a model or opening a port."""
 
 import argparse
+from types import SimpleNamespace
 
 import pytest
 
 from llmdiff.cli import serve as serve_cli
 from llmdiff.errors import UserError
+from llmdiff.pipeline import GenerationDefaults
 
 
 def parse(*argv):
@@ -24,7 +26,7 @@ def started(monkeypatch, tmp_path):
 
     def load(args):
         calls["load"] = args
-        return None, {}
+        return SimpleNamespace(defaults=GenerationDefaults(num_inference_steps=12, guidance_scale=3.5)), {}
 
     monkeypatch.setattr("llmdiff.cli.generate._load_pipeline", load)
     monkeypatch.setattr("llmdiff.serve.app.run_server",
@@ -48,7 +50,18 @@ def test_token_from_env_and_limits_reach_the_config(started, monkeypatch, tmp_pa
     config = started["config"]
     assert config.auth_token == "env-token-0123456789abcdef"
     assert (config.limits.max_images, config.limits.max_steps, config.default_steps) == (2, 10, 4)
+    assert config.default_guidance == 3.5  # not given: the model's own
     assert started["with_page"] is False
+
+
+def test_defaults_are_the_models_unless_given(started, tmp_path):
+    assert serve_cli.serve(parse("--base", "x", "--output-dir", str(tmp_path))) == 0
+    assert (started["config"].default_steps, started["config"].default_guidance) == (12, 3.5)
+    args = parse("--base", "x", "--output-dir", str(tmp_path), "--default-steps", "5", "--default-guidance", "9")
+    assert serve_cli.serve(args) == 0
+    assert (started["config"].default_steps, started["config"].default_guidance) == (5, 9.0)
+    with pytest.raises(UserError, match="default guidance must be between 0 and 50, not 60"):
+        serve_cli.serve(parse("--base", "x", "--default-guidance", "60"))
 
 
 def test_default_steps_over_the_limit_is_refused(started):

@@ -21,8 +21,9 @@ def register(subparsers) -> None:
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
     parser.add_argument("--adapter", help="adapter dir (default: the shipped model's with no --base, "
                         "else a freshly initialised, untrained one)")
-    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    parser.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, else 30)")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's, "
+                        "e.g. 3.5 for the shipped model, else 7.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i (default 0)")
     parser.add_argument("--width", type=int, help="image width, a multiple of 8 (default: the model's)")
     parser.add_argument("--height", type=int, help="image height, a multiple of 8 (default: the model's)")
@@ -55,6 +56,8 @@ def generate(args: argparse.Namespace) -> int:
     check_writable(paths, args.overwrite)  # before loading anything: fail in a second, not a minute
 
     pipe, sources = _load_pipeline(args)
+    # Settings left out are the model's own (its adapter's generation_config.json), recorded as used.
+    args.steps, args.guidance = pipe.defaults.fill(args.steps, args.guidance)
     result = pipe(
         prompt,
         negative_prompt=args.negative_prompt,

@@ -32,7 +32,10 @@ def register(subparsers) -> None:
     server.add_argument("--output-dir", default="outputs/serve", help="where images are saved (default outputs/serve)")
     server.add_argument("--max-waiting", type=int, default=8, help="requests that may wait for the model (default 8)")
     server.add_argument("--timeout", type=float, default=300, help="seconds a request may wait and run (default 300)")
-    server.add_argument("--default-steps", type=int, default=30, help="steps when a request names none (default 30)")
+    server.add_argument("--default-steps", type=int, help="steps when a request names none (default: the model's, "
+                        "else 30)")
+    server.add_argument("--default-guidance", type=float, help="guidance when a request names none (default: the "
+                        "model's, else 7.5)")
     server.add_argument("--no-page", action="store_true", help="serve the JSON API only, without the Gradio page")
 
     limits = parser.add_argument_group("limits per request")
@@ -44,9 +47,9 @@ def register(subparsers) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import importlib.util
+    from dataclasses import replace
+    from pathlib import Path
 
     from llmdiff.cli.generate import _load_pipeline
     from llmdiff.errors import UserError
@@ -64,7 +67,8 @@ def serve(args: argparse.Namespace) -> int:
         auth_token=args.auth_token or ServeConfig.token_from_env(),
         max_waiting=args.max_waiting,
         request_timeout_s=args.timeout,
-        default_steps=args.default_steps,
+        **{name: value for name, value in (("default_steps", args.default_steps),
+                                           ("default_guidance", args.default_guidance)) if value is not None},
         limits=Limits(
             max_prompt_chars=args.max_prompt_chars,
             max_images=args.max_images,
@@ -80,5 +84,8 @@ def serve(args: argparse.Namespace) -> int:
     from llmdiff.serve.generation import ImageGenerator
 
     pipe, sources = _load_pipeline(args)
+    # What a request leaves out is the model's own choice (its adapter's generation_config.json).
+    steps, guidance = pipe.defaults.fill(args.default_steps, args.default_guidance)
+    config = replace(config, default_steps=steps, default_guidance=guidance)
     run_server(config, ImageGenerator(pipe, config.output_dir, sources), with_page=not args.no_page)
     return 0

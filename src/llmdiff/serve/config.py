@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmdiff.errors import UserError
-from llmdiff.serve.limits import Limits
+from llmdiff.serve.limits import MAX_GUIDANCE, Limits
 
 TOKEN_ENV = "LLMDIFF_SERVE_TOKEN"
 """Environment variable holding the access token (keeps it out of `ps` output and shell history)."""
@@ -42,6 +43,7 @@ class ServeConfig:
     default_steps: int = 30
     """steps when a request names none (and the page's starting value)"""
     default_guidance: float = 7.5
+    """guidance when a request names none (and the page's starting value)"""
     limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
@@ -52,6 +54,8 @@ class ServeConfig:
             raise UserError(f"max waiting requests must be ≥ 0, not {self.max_waiting}")
         if not 1 <= self.default_steps <= self.limits.max_steps:
             raise UserError(f"default steps must be between 1 and {self.limits.max_steps}, not {self.default_steps}")
+        if not (math.isfinite(self.default_guidance) and 0 <= self.default_guidance <= MAX_GUIDANCE):
+            raise UserError(f"default guidance must be between 0 and {MAX_GUIDANCE}, not {self.default_guidance}")
         if not self.request_timeout_s > 0:
             raise UserError(f"request timeout must be positive, not {self.request_timeout_s}")
         if self.auth_token is not None and len(self.auth_token) < MIN_TOKEN_CHARS:

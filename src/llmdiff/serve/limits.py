@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from llmdiff.errors import UserError
 from llmdiff.text_encoder import validate_prompt
 
+MAX_GUIDANCE = 50
+"""Highest guidance scale a request (or the server's default) may use: far past any useful value."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -47,8 +50,8 @@ class Limits:
                 )
         if not 1 <= settings.steps <= self.max_steps:
             raise UserError(f"steps must be between 1 and {self.max_steps}, not {settings.steps}")
-        if not math.isfinite(settings.guidance) or not 0 <= settings.guidance <= 50:
-            raise UserError(f"guidance must be between 0 and 50, not {settings.guidance}")
+        if not math.isfinite(settings.guidance) or not 0 <= settings.guidance <= MAX_GUIDANCE:
+            raise UserError(f"guidance must be between 0 and {MAX_GUIDANCE}, not {settings.guidance}")
         if settings.num_images < 1:
             raise UserError(f"num_images must be at least 1, not {settings.num_images}")
         total = len(settings.prompts) * settings.num_images
