@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                         "else a freshly initialised, untrained one)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, else 30)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's, "
-                        "e.g. 3.5 for the shipped model, else 7.5)")
+                        "e.g. 2 for the shipped model, else 7.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first image; image i uses seed+i (default 0)")
     parser.add_argument("--width", type=int, help="image width, a multiple of 8 (default: the model's)")
     parser.add_argument("--height", type=int, help="image height, a multiple of 8 (default: the model's)")
