@@ -95,6 +95,8 @@ class GenerationDefaults:
     guidance_scale: float = 7.5
 
     def __post_init__(self) -> None:
+        if self.num_inference_steps is None or self.guidance_scale is None:
+            raise UserError("generation defaults name a number of steps and a guidance scale, not null")
         check_generation_args(self.num_inference_steps, self.guidance_scale, None, None, 1)
 
     @classmethod

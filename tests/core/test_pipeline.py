@@ -116,6 +116,9 @@ def test_adapter_folder_gives_the_steps_and_guidance_a_call_leaves_out(sd_pipe, 
     (tmp_path / "adapter" / GENERATION_CONFIG_NAME).write_text('{"guidance": 3}')
     with pytest.raises(UserError, match="cannot read .*generation_config.json.*guidance"):
         LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
+    (tmp_path / "adapter" / GENERATION_CONFIG_NAME).write_text('{"num_inference_steps": null}')
+    with pytest.raises(UserError, match="generation_config.json: generation defaults name a number of steps"):
+        LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
     (tmp_path / "adapter" / GENERATION_CONFIG_NAME).write_text('{"guidance_scale": -2}')
     with pytest.raises(UserError, match="generation_config.json: guidance scale must be a finite number"):
         LLMDiffusionPipeline.from_pretrained(base=tiny_models["sd"], adapter=tmp_path / "adapter")
