@@ -57,3 +57,13 @@ def test_truncated_prompt_is_noted(state):
 def test_bad_input_shows_an_error(state, prompt, overrides, message):
     with pytest.raises(gr.Error, match=message):
         run(state, prompt=prompt, **overrides)
+
+
+@pytest.mark.parametrize("default, maximum", [(2.0, 20), (30.0, 30.0)])
+def test_guidance_slider_starts_at_the_default_and_reaches_it(make_app, default, maximum):
+    from llmdiff.serve.page import build_page
+
+    app, _ = make_app(default_guidance=default)
+    page = build_page(app.state.serve)
+    (slider,) = [block for block in page.blocks.values() if getattr(block, "label", None) == "Guidance"]
+    assert (slider.value, slider.maximum) == (default, maximum)

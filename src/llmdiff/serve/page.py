@@ -54,7 +54,9 @@ def build_page(state: ServerState) -> gr.Blocks:
                     with gr.Row():
                         steps = gr.Slider(1, limits.max_steps, value=min(config.default_steps, limits.max_steps),
                                           step=1, label="Steps", elem_id="steps")
-                        guidance = gr.Slider(0, 20, value=config.default_guidance, step=0.5, label="Guidance")
+                        # 20 covers any useful guidance; a higher default of the operator's widens it.
+                        guidance = gr.Slider(0, max(20, config.default_guidance), value=config.default_guidance,
+                                             step=0.5, label="Guidance")
                     with gr.Row():
                         width = gr.Slider(32, limits.max_side, value=min(side, limits.max_side), step=8, label="Width")
                         height = gr.Slider(32, limits.max_side, value=min(side, limits.max_side), step=8, label="Height")
