@@ -82,3 +82,21 @@ def test_cache_command_for_end_to_end_latents(models, dataset, tmp_path):
         assert "llm: 9 items" in done.stdout and "latents: 8 items" in done.stdout
     recipe, _ = first_losses(load_config(tmp_path / "c.yaml"), steps=1)
     assert recipe.latents.cache.hits == 4 and recipe.latents.cache.misses == 0
+
+
+def test_latents_a_loss_requires_refuse_a_batch_with_no_readable_image():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from llmdiff.errors import UserError
+    from llmdiff.training.cache import LatentFeatures
+    from llmdiff.training.data import Example
+
+    unreadable = SimpleNamespace(load=lambda example, generator: None)
+    vae = SimpleNamespace(config=SimpleNamespace(scaling_factor=0.18215))
+    latents = LatentFeatures(vae, unreadable)
+    batch = [Example("a", "a red cat", "a red cat", image="missing-a.png"), Example("b", "x", "x", image="missing-b.png")]
+    assert latents(batch, torch.Generator()) == (None, [])  # a plain call leaves the choice to its caller
+    with pytest.raises(UserError, match="a whole batch of images was unreadable"):
+        latents.required(batch, torch.Generator())

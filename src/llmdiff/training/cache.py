@@ -23,6 +23,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from llmdiff.errors import UserError
 from llmdiff.training.data import Example
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -266,6 +267,13 @@ class LatentFeatures:
         noise = torch.randn(mean.shape, generator=generator)
         latents = mean + (0.5 * logvar.clamp(-30, 20)).exp() * noise
         return (latents - self.shift) * self.scale, kept
+
+    def required(self, examples: list[Example], generator: torch.Generator) -> tuple[torch.Tensor, list[int]]:
+        """As a call, for a loss that needs latents: a batch with no readable image is an error."""
+        latents, kept = self(examples, generator)
+        if not kept:
+            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
+        return latents, kept
 
     def fill(self, examples: list[Example]) -> None:
         todo: dict[str, torch.Tensor] = {}

@@ -105,9 +105,7 @@ class BaseRecipe(Recipe):
             pixels = torch.stack([image for image in pixels if image is not None]).to(self.device)
             reconstruction, posterior = self.models["vae"](pixels, self.generator)
             return self.vae_loss(reconstruction, pixels, posterior)
-        latents, kept = self.latents(batch, self.generator)
-        if not kept:
-            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
+        latents, kept = self.latents.required(batch, self.generator)
         texts = self.drop_captions([batch[i].clip_text for i in kept])
         conditioner = self.models.get("text_encoder", self.teacher)
         with torch.set_grad_enabled("text_encoder" in self.models):

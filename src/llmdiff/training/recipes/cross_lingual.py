@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from llmdiff.adapter import LLMAdapter
-from llmdiff.errors import UserError
 from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import AlignLoss, DenoiserDistillLoss, DiffusionLoss
 from llmdiff.training.models import (
@@ -76,9 +75,7 @@ class CrossLingualRecipe(AlignRecipe):
 
     def denoiser_loss(self, batch, out, target) -> dict:
         """The frozen UNet's predictions from both sides, on the latents of the examples with a readable image."""
-        latents, kept = self.latents(batch, self.generator)
-        if not kept:
-            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
+        latents, kept = self.latents.required(batch, self.generator)
 
         def side(conditioning):
             pooled = conditioning.pooled_prompt_embeds

@@ -104,9 +104,7 @@ class EndToEndRecipe(Recipe):
         return encoded.hidden_states, encoded.attention_mask
 
     def compute_loss(self, batch):
-        latents, kept = self.latents(batch, self.generator)
-        if not kept:
-            raise UserError("a whole batch of images was unreadable; check the data (see data.max_corrupt_fraction)")
+        latents, kept = self.latents.required(batch, self.generator)
         texts = self.drop_captions([batch[i].text for i in kept])
         states, mask = self.encode(texts)
         out = self.adapter(states, mask)
