@@ -29,6 +29,8 @@ RECORD = "merge.json"
 SAMPLING_SETTINGS = "generation_config.json"
 """An adapter's steps and guidance were measured for that model, not for an average: left out, so the
 merge uses the library defaults until its own are measured (`llmdiff.pipeline.GENERATION_CONFIG_NAME`)."""
+LORA_FOLDER = "llm_lora"
+"""An adapter's LLM LoRA (`llmdiff.llm_lora.LLM_LORA_DIR`; named here so this command loads no torch)."""
 BOOKKEEPING_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
 """Config entries that say which library version wrote a file, or how it was loaded (transformers saves
 `local_files_only: true` when the hub was offline), not what the model is."""
@@ -81,6 +83,12 @@ def merge_models(
             paths = [source / name for source in sources]
             if all(filecmp.cmp(paths[0], path, shallow=False) for path in paths[1:]):
                 shutil.copyfile(paths[0], target)
+            elif LORA_FOLDER in Path(name).parts[:-1]:
+                raise UserError(
+                    f"the models' LLM LoRAs differ ({name}): a LoRA's two factors cannot be averaged apart "
+                    "(the product of averages is not the average of the products); merge models whose LLM "
+                    "LoRA is the same, or none"
+                )
             elif name.endswith(".safetensors"):
                 _average_file(paths, weights, target)
             else:

@@ -19,6 +19,7 @@ import torch
 from llmdiff.adapter import AdapterOutput, LLMAdapter
 from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
+from llmdiff.llm_lora import llm_lora_dir, save_llm_lora
 from llmdiff.loading import check_source, user_errors
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig, validate_prompt
 
@@ -176,6 +177,16 @@ def save_text_encoder_config(directory: str | os.PathLike, config: TextEncoderCo
     (Path(directory) / TEXT_ENCODER_CONFIG_NAME).write_text(text, encoding="utf-8")
 
 
+def save_adapter(adapter: LLMAdapter, text_encoder: LLMTextEncoder, directory: str | os.PathLike,
+                 llm: str | None = None) -> None:
+    """The adapter in HF layout with what loading it needs beside it: the encoder settings (and optionally
+    the LLM spec), and the LLM LoRA the encoder merged at load, since the adapter reads states made with it."""
+    directory = Path(directory)
+    adapter.save_pretrained(directory, safe_serialization=True)
+    save_text_encoder_config(directory, text_encoder.config, llm)
+    save_llm_lora(text_encoder.lora, directory)
+
+
 class LLMDiffusionPipeline:
     """An LLM text encoder + adapter in front of a stock diffusers pipeline (`.base`)."""
 
@@ -218,7 +229,7 @@ class LLMDiffusionPipeline:
         its defaults) sized for this LLM and base model. An adapter directory may carry the LLM and
         encoder settings it was trained with; `llm` and `text_encoder_config` override those. It may also
         carry the steps and guidance it was measured best with (`generation_config.json`): a call that
-        names none gets those.
+        names none gets those, and the LoRA its LLM was trained with (`llm_lora/`), merged into the LLM.
         `text_encoder` is an already loaded encoder to use instead (several pipelines can share one).
         """
         if text_encoder is not None and (llm is not None or text_encoder_config is not None):
@@ -234,9 +245,16 @@ class LLMDiffusionPipeline:
             check_source("adapter", str(adapter))
         defaults = GenerationDefaults.load(adapter) if adapter is not None else None
         pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip)
+        lora = llm_lora_dir(adapter)
         if text_encoder is None:
             text_encoder = LLMTextEncoder.from_pretrained(
-                llm if llm is not None else saved_llm, config=text_encoder_config or saved_config, dtype=dtype
+                llm if llm is not None else saved_llm, config=text_encoder_config or saved_config, dtype=dtype,
+                lora=lora,
+            )
+        elif lora is not None and text_encoder.lora != str(lora.resolve()):
+            raise UserError(
+                f"adapter '{adapter}' was trained with a LoRA on its LLM ({lora}), which the text_encoder "
+                "given does not carry; load it with LLMTextEncoder.from_pretrained(..., lora=...)"
             )
         if adapter is None:
             options = {"llm_dim": text_encoder.hidden_size, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
@@ -270,9 +288,7 @@ class LLMDiffusionPipeline:
 
     def save_adapter(self, directory: str | os.PathLike, llm: str | None = None) -> None:
         """Save the adapter with the encoder settings it needs (and optionally the LLM spec)."""
-        directory = Path(directory)
-        self.adapter.save_pretrained(directory, safe_serialization=True)
-        save_text_encoder_config(directory, self.text_encoder.config, llm)
+        save_adapter(self.adapter, self.text_encoder, directory, llm)
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[AdapterOutput, list[int], list[int]]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from llmdiff.errors import UserError
+from llmdiff.llm_lora import merge_llm_lora
 from llmdiff.loading import LLMSource, load_llm_model, load_llm_tokenizer
 
 
@@ -131,6 +133,8 @@ class LLMTextEncoder(nn.Module):
             )
         self.layers_run = num_states - 1
         """Transformer layers that run (fewer than the model has once unread ones are dropped)."""
+        self.lora: str | None = None
+        """The LLM LoRA folder merged into the model's weights at load, if any."""
         if tokenizer.pad_token_id is None:
             # Decoder-only models often have no pad token; any id works since padding is masked out.
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -146,13 +150,22 @@ class LLMTextEncoder(nn.Module):
         llm: str | os.PathLike | None = None,
         config: TextEncoderConfig | None = None,
         dtype: torch.dtype = torch.float32,
+        lora: str | os.PathLike | None = None,
     ) -> "LLMTextEncoder":
-        """Load a model by hub id, local directory or `.gguf` file (None: the default LLM)."""
+        """Load a model by hub id, local directory or `.gguf` file (None: the default LLM).
+
+        `lora`: a folder holding a LoRA of this LLM (an adapter's `llm_lora/`), merged into its weights.
+        """
         tokenizer = load_llm_tokenizer(llm)
         model = load_llm_model(llm, dtype=dtype)
         encoder = cls(model, tokenizer, config, name=LLMSource.parse(llm).describe())
         # The model is ours alone here (a model passed to __init__ may be shared, so it is left whole).
         encoder.layers_run = _drop_unread_layers(encoder.model, max(encoder._state_indices), encoder.layers_run)
+        if lora is not None:
+            encoder.model = merge_llm_lora(encoder.model, lora).eval()
+            encoder.model.requires_grad_(False)
+            encoder.lora = str(Path(lora).resolve())
+            encoder.name = f"{encoder.name} + LoRA {lora}"
         return encoder
 
     def _num_layers(self) -> int:

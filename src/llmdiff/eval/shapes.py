@@ -287,13 +287,14 @@ class SharedEncoders:
         self.device = device
         self._encoders: dict[tuple, object] = {}
 
-    def get(self, llm, encoder_config):
+    def get(self, llm, encoder_config, lora=None):
         from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
 
         encoder_config = encoder_config or TextEncoderConfig()
-        key = (None if llm is None else str(llm), json.dumps(encoder_config.to_dict(), sort_keys=True))
+        lora = None if lora is None else str(Path(lora).resolve())
+        key = (None if llm is None else str(llm), json.dumps(encoder_config.to_dict(), sort_keys=True), lora)
         if key not in self._encoders:
-            encoder = LLMTextEncoder.from_pretrained(llm, encoder_config).to(self.device)
+            encoder = LLMTextEncoder.from_pretrained(llm, encoder_config, lora=lora).to(self.device)
             encoder.encode = _remembering(encoder.encode)
             self._encoders[key] = encoder
         return self._encoders[key]
@@ -317,13 +318,15 @@ def llm_model(
     """An LLM-conditioned model directory (`base/` + `adapter/`) as a `Generate`."""
     from functools import partial
 
+    from llmdiff.llm_lora import llm_lora_dir
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
 
     model_dir = Path(model_dir)
     for part in ("base", "adapter"):
         if not (model_dir / part).is_dir():
             raise UserError(f"model directory '{model_dir}' has no {part}/ folder")
-    text_encoder = encoders.get(*load_text_encoder_config(model_dir / "adapter")) if encoders else None
+    adapter = model_dir / "adapter"
+    text_encoder = encoders.get(*load_text_encoder_config(adapter), lora=llm_lora_dir(adapter)) if encoders else None
     pipe = LLMDiffusionPipeline.from_pretrained(
         base=model_dir / "base", adapter=model_dir / "adapter", device=device, text_encoder=text_encoder
     )

@@ -54,8 +54,23 @@ def text_encoder_settings(config: RunConfig) -> dict:
     return text_encoder_config(config).to_dict()
 
 
-def load_text_encoder(config: RunConfig, dtype: torch.dtype) -> LLMTextEncoder:
-    return LLMTextEncoder.from_pretrained(config.model.llm, config=text_encoder_config(config), dtype=dtype)
+def start_llm_lora(config: RunConfig) -> Path | None:
+    """The LLM LoRA of the adapter the run starts from (`llm_lora/` beside it), if it has one."""
+    from llmdiff.llm_lora import llm_lora_dir
+
+    return llm_lora_dir(config.model.adapter)
+
+
+def llm_spec(config: RunConfig) -> str | None:
+    """The LLM spec an exported adapter records: a local path made absolute, a hub id as it is."""
+    llm = config.model.llm
+    return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
+
+
+def load_text_encoder(config: RunConfig, dtype: torch.dtype, merge_lora: bool = True) -> LLMTextEncoder:
+    """The run's LLM, with the starting adapter's LLM LoRA merged in (`merge_lora`) when it has one."""
+    lora = start_llm_lora(config) if merge_lora else None
+    return LLMTextEncoder.from_pretrained(config.model.llm, config=text_encoder_config(config), dtype=dtype, lora=lora)
 
 
 def load_base(config: RunConfig, dtype: torch.dtype, with_clip: bool):
@@ -90,12 +105,18 @@ def add_unet_lora(unet, rank: int) -> None:
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=UNET_LORA_TARGETS, init_lora_weights="gaussian"))
 
 
-def add_llm_lora(encoder: LLMTextEncoder, rank: int) -> None:
-    """LoRA on every linear layer of the LLM (peft's `all-linear`: no names guessed)."""
+def add_llm_lora(encoder: LLMTextEncoder, rank: int, start: Path | None = None) -> None:
+    """LoRA on every linear layer of the LLM (peft's `all-linear`: no names guessed), trained on from
+    `start` (a saved LLM LoRA, whose own rank then holds) or fresh at `rank`."""
     from peft import LoraConfig, get_peft_model
 
+    from llmdiff.llm_lora import with_llm_lora
+
     encoder.model.requires_grad_(False)
-    encoder.model = get_peft_model(encoder.model, LoraConfig(r=rank, lora_alpha=rank, target_modules="all-linear"))
+    if start is not None:
+        encoder.model = with_llm_lora(encoder.model, start, trainable=True)
+    else:
+        encoder.model = get_peft_model(encoder.model, LoraConfig(r=rank, lora_alpha=rank, target_modules="all-linear"))
     encoder.model.train()
 
 
@@ -125,7 +146,9 @@ def llm_cache(config: RunConfig) -> FeatureCache:
 
     source = config.model.llm if config.model.llm is not None else default_llm_path()
     settings = {"text_encoder": text_encoder_settings(config), "frozen_dtype": config.model.frozen_dtype}
-    return FeatureCache(config.cache.dir, "llm", fingerprint(source), settings, config.cache.dtype)
+    lora = start_llm_lora(config)  # the LoRA changes the states; runs without one keep their old keys
+    sources = (source,) if lora is None else (source, lora)
+    return FeatureCache(config.cache.dir, "llm", fingerprint(*sources), settings, config.cache.dtype)
 
 
 def teacher_cache(config: RunConfig, teacher: CLIPTeacher) -> FeatureCache:

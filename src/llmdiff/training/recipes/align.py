@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmdiff.pipeline import LLMDiffusionPipeline, save_text_encoder_config
+from llmdiff.pipeline import LLMDiffusionPipeline, save_adapter
 from llmdiff.training.cache import LLMFeatures, TeacherFeatures
 from llmdiff.training.losses import AlignLoss, DiffusionLoss
 from llmdiff.training.models import (
@@ -19,18 +19,13 @@ from llmdiff.training.models import (
     frozen_dtype,
     latent_features,
     llm_cache,
+    llm_spec,
     load_base,
     load_text_encoder,
     teacher_cache,
 )
 from llmdiff.training.recipe import Recipe
 from llmdiff.training.teacher import CLIPTeacher
-
-
-def save_adapter(adapter, encoder, directory: Path, llm: str | None) -> None:
-    """The adapter in HF layout with the encoder settings beside it, as `LLMDiffusionPipeline` loads it."""
-    adapter.save_pretrained(directory, safe_serialization=True)
-    save_text_encoder_config(directory, encoder.config, llm)
 
 
 class AlignRecipe(Recipe):
@@ -78,12 +73,8 @@ class AlignRecipe(Recipe):
                 terms["loss"] = terms["loss"] + self.config.loss.diffusion_weight * terms["diffusion"]
         return terms
 
-    def llm_spec(self) -> str | None:
-        llm = self.config.model.llm
-        return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
-
     def export(self, directory: Path) -> None:
-        save_adapter(self.exported("adapter"), self.encoder, directory / "adapter", self.llm_spec())
+        save_adapter(self.exported("adapter"), self.encoder, directory / "adapter", llm_spec(self.config))
 
     def sample_images(self, prompts):
         pipe = LLMDiffusionPipeline(self.pipeline, self.encoder, self.unwrapped()["adapter"], self.info)

@@ -4,7 +4,8 @@ Loss: `DiffusionLoss` (optionally min-SNR weighted) of the UNet conditioned on t
 the example's caption (the empty caption with probability `train.caption_dropout`, for guidance).
 Output: `<out>/adapter` and `<out>/base`, a complete diffusers pipeline holding the new UNet (LoRA merged),
 so `LLMDiffusionPipeline.from_pretrained(base=<out>/base, adapter=<out>/adapter)` loads the result. With
-LLM LoRA, `<out>/llm` holds the merged LLM and the adapter's saved LLM spec points at it.
+LLM LoRA, `<out>/adapter/llm_lora` holds the LoRA (a few MB, not a copy of the LLM), merged into the LLM
+whenever the adapter is loaded; a later stage that starts from this adapter trains the same LoRA on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import torch
 
 from llmdiff.errors import UserError
-from llmdiff.pipeline import LLMDiffusionPipeline
+from llmdiff.llm_lora import LLM_LORA_DIR
+from llmdiff.pipeline import LLMDiffusionPipeline, save_adapter
 from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import DiffusionLoss
 from llmdiff.training.models import (
@@ -26,12 +28,13 @@ from llmdiff.training.models import (
     frozen_dtype,
     latent_features,
     llm_cache,
+    llm_spec,
     load_base,
     load_text_encoder,
+    start_llm_lora,
     trainable_parameters,
 )
 from llmdiff.training.recipe import Recipe
-from llmdiff.training.recipes.align import save_adapter
 
 
 class EndToEndRecipe(Recipe):
@@ -44,7 +47,9 @@ class EndToEndRecipe(Recipe):
         if config.data.image_field is None:
             raise UserError(f"stage {self.stage} needs images: set data.image_field")
         self.train_llm = "llm" in components
-        self.encoder = load_text_encoder(config, torch.float32 if self.train_llm else dtype).to(self.device)
+        # A LoRA the starting adapter carries is merged when the LLM stays frozen, and trained on when it learns.
+        self.encoder = load_text_encoder(config, torch.float32 if self.train_llm else dtype,
+                                         merge_lora=not self.train_llm).to(self.device)
         self.pipeline, self.info = load_base(config, dtype, with_clip=False)
         self.pipeline.to(self.device)
         unet = self.pipeline.unet
@@ -68,7 +73,7 @@ class EndToEndRecipe(Recipe):
                 unet.enable_gradient_checkpointing()
             modules["unet"] = unet
         if self.train_llm:
-            add_llm_lora(self.encoder, config.train.llm_lora_rank)
+            add_llm_lora(self.encoder, config.train.llm_lora_rank, start=start_llm_lora(config))
             if config.train.gradient_checkpointing:
                 self.encoder.model.gradient_checkpointing_enable()
             modules["llm"] = self.encoder.model
@@ -111,20 +116,12 @@ class EndToEndRecipe(Recipe):
         denoise = denoiser(self.unet, self.info, out.prompt_embeds, out.pooled_prompt_embeds, self.config.data.resolution)
         return {"loss": self.diffusion_loss(denoise, latents.to(self.device), self.generator)}
 
-    def llm_spec(self, directory: Path) -> str | None:
-        if self.train_llm:
-            return str((directory / "llm").resolve())
-        llm = self.config.model.llm
-        return str(Path(llm).resolve()) if llm is not None and Path(llm).exists() else llm
-
     def export(self, directory: Path) -> None:
         adapter = self.exported("adapter") if "adapter" in self.models else self.frozen_adapter
+        save_adapter(adapter, self.encoder, directory / "adapter", llm_spec(self.config))
         if self.train_llm:
-            llm = self.exported("llm").merge_and_unload()
-            llm.save_pretrained(directory / "llm", safe_serialization=True)
-            self.encoder.tokenizer.save_pretrained(directory / "llm")
-            self.unwrapped()["llm"].save_pretrained(directory / "llm_lora")
-        save_adapter(adapter, self.encoder, directory / "adapter", self.llm_spec(directory))
+            # Only the LoRA (EMA weights when EMA is on) goes beside the adapter, not a copy of the LLM.
+            self.exported("llm").save_pretrained(directory / "adapter" / LLM_LORA_DIR, safe_serialization=True)
         if "unet" in self.models:
             unet = self.exported("unet")
             if self.config.train.unet_lora_rank:

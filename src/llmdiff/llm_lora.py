@@ -1,0 +1,89 @@
+"""The LoRA an LLM was trained with in stage 2, kept beside the adapter instead of a whole copy of the LLM.
+
+An adapter folder may hold `llm_lora/` in peft's layout (`adapter_config.json` + `adapter_model.safetensors`):
+loading the adapter loads its LLM as usual, then merges this LoRA into it, so the states the adapter
+reads are the ones it was trained on. A LoRA of rank 8 on a 135M-parameter LLM is about 5 MB, where the
+merged LLM would be the whole model again. Weights are read from safetensors only; a folder without
+them is refused, never unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from torch import nn
+
+from llmdiff.errors import UserError
+
+LLM_LORA_DIR = "llm_lora"
+"""Folder of an adapter directory that holds the LoRA of its LLM."""
+LORA_WEIGHTS = "adapter_model.safetensors"
+
+
+def llm_lora_dir(adapter_dir: str | os.PathLike | None) -> Path | None:
+    """The adapter's LLM LoRA folder, or None when it has none (or is not a local folder)."""
+    if adapter_dir is None:
+        return None
+    path = Path(adapter_dir) / LLM_LORA_DIR
+    return path if path.is_dir() else None
+
+
+def _layer_index(key: str) -> int | None:
+    match = re.search(r"\.layers\.(\d+)\.", key)
+    return int(match.group(1)) if match else None
+
+
+def with_llm_lora(model: nn.Module, directory: str | os.PathLike, trainable: bool = False) -> nn.Module:
+    """`model` wrapped in peft with the LoRA saved in `directory` (not merged; `trainable` to train it on).
+
+    Weights for layers the encoder dropped (it reads a shallower state than the LoRA covers) are
+    skipped: they cannot change the states read. Any other weight that fits no module is an error.
+    """
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    weights = directory / LORA_WEIGHTS
+    if not weights.is_file():
+        raise UserError(f"LLM LoRA folder '{directory}' has no {LORA_WEIGHTS} (only safetensors weights are read)")
+    try:
+        config = LoraConfig.from_pretrained(str(directory))
+        state = load_file(str(weights))
+    except (OSError, ValueError, TypeError, SafetensorError) as error:
+        raise UserError(f"could not read the LLM LoRA in '{directory}': {' '.join(str(error).split())}") from error
+    config.inference_mode = not trainable
+    wrapped = get_peft_model(model, config)
+    result = set_peft_model_state_dict(wrapped, state)
+    kept = getattr(model, "layers", None)
+    kept = len(kept) if isinstance(kept, nn.ModuleList) else None
+    unfit = [key for key in result.unexpected_keys
+             if kept is None or _layer_index(key) is None or _layer_index(key) < kept]
+    if unfit:
+        raise UserError(
+            f"the LLM LoRA in '{directory}' does not fit this LLM: {len(unfit)} weight(s) match no layer "
+            f"(e.g. {unfit[0]}); was it trained on another LLM?"
+        )
+    if trainable:
+        for name, parameter in wrapped.named_parameters():
+            parameter.requires_grad_("lora_" in name)
+    return wrapped
+
+
+def merge_llm_lora(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
+    """`model` with the LoRA in `directory` merged into its weights (a plain model again, no peft layers)."""
+    return with_llm_lora(model, directory).merge_and_unload()
+
+
+def save_llm_lora(lora: str | os.PathLike | None, adapter_dir: str | os.PathLike) -> None:
+    """Put the LoRA folder `lora` (None: none) in `adapter_dir` as its `llm_lora/`, replacing any there."""
+    target = Path(adapter_dir) / LLM_LORA_DIR
+    if lora is not None and Path(lora).resolve() == target.resolve():
+        return  # saved over the adapter it was loaded from: the LoRA is already in place
+    if target.exists():
+        shutil.rmtree(target)
+    if lora is not None:
+        shutil.copytree(lora, target)
