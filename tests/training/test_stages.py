@@ -229,3 +229,16 @@ def test_adamw_is_fused_where_the_kernel_exists():
     assert fused_adamw_supported([{"params": [torch.nn.Parameter(torch.zeros(3))]}])
     assert not fused_adamw_supported([{"params": [torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))]}])
     assert not fused_adamw_supported([{"params": []}])
+
+
+def test_a_run_out_of_minutes_stops_with_a_checkpoint_and_its_export(models, dataset, tmp_path, capsys):
+    import time
+
+    recipe = make(models, dataset, tmp_path, "align", train={"max_steps": 500, "max_minutes": 0.6 / 60})
+    recipe.callbacks.append(lambda _recipe, _step: time.sleep(0.2))  # steps slow enough to outlast 0.6 s
+    recipe.train()
+    recipe.cleanup()
+    assert 1 <= recipe.step < 500
+    assert recipe.checkpoints.latest() == recipe.checkpoints.step_dir(recipe.step)
+    assert (tmp_path / "run" / "adapter" / "diffusion_pytorch_model.safetensors").is_file()
+    assert f"stopping at step {recipe.step} of 500: train.max_minutes" in capsys.readouterr().out

@@ -129,9 +129,13 @@ class TrainConfig:
     ema_decay: float = 0.0
     """0 disables EMA; exported weights are the EMA weights when enabled."""
     seed: int = 0
+    max_minutes: float | None = None
+    """Stop early once this much wall time has passed: the last checkpoint and the export are written as at
+    the end (for a machine held for a fixed time). None: run all `max_steps`."""
 
     def __post_init__(self) -> None:
         self.components = tuple(self.components)
+        _check(self.max_minutes is None or self.max_minutes > 0, "train.max_minutes must be above 0")
         _check(self.max_steps >= 1, "train.max_steps must be at least 1")
         _check(self.batch_size >= 1, "train.batch_size must be at least 1")
         _check(self.grad_accum >= 1, "train.grad_accum must be at least 1")

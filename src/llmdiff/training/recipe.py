@@ -169,7 +169,14 @@ class Recipe:
         accelerator = self.accelerator
         for module in self.models.values():
             module.train()
+        deadline = None if config.train.max_minutes is None else time.monotonic() + 60 * config.train.max_minutes
         while self.step < config.train.max_steps:
+            if deadline is not None and self._out_of_time(deadline):
+                self.log.message(f"stopping at step {self.step} of {config.train.max_steps}: "
+                                 f"train.max_minutes={config.train.max_minutes} has passed")
+                if self.step and not self.checkpoints.step_dir(self.step).exists():
+                    self.save_checkpoint()  # so `--resume latest` can finish the schedule later
+                break
             started = time.perf_counter()
             totals: dict[str, float] = {}
             for micro in range(config.train.grad_accum):
@@ -215,6 +222,15 @@ class Recipe:
             for module in self.models.values():
                 stack.enter_context(self.accelerator.no_sync(module))
         return stack
+
+    def _out_of_time(self, deadline: float) -> bool:
+        """Whether the main process's clock passed `deadline`; every process gets the same answer."""
+        late = torch.tensor([float(time.monotonic() > deadline)], device=self.device)
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast
+
+            late = broadcast(late, from_process=0)
+        return bool(late.item())
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
