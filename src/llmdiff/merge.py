@@ -31,9 +31,11 @@ SAMPLING_SETTINGS = "generation_config.json"
 merge uses the library defaults until its own are measured (`llmdiff.pipeline.GENERATION_CONFIG_NAME`)."""
 LORA_FOLDER = "llm_lora"
 """An adapter's LLM LoRA (`llmdiff.llm_lora.LLM_LORA_DIR`; named here so this command loads no torch)."""
-BOOKKEEPING_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only"}
+BOOKKEEPING_KEYS = {"_diffusers_version", "transformers_version", "_name_or_path", "local_files_only",
+                    "peft_version", "base_model_name_or_path"}
 """Config entries that say which library version wrote a file, or how it was loaded (transformers saves
-`local_files_only: true` when the hub was offline), not what the model is."""
+`local_files_only: true` when the hub was offline; peft, where the LLM under a LoRA was read from), not
+what the model is."""
 
 
 def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
@@ -83,7 +85,7 @@ def merge_models(
             paths = [source / name for source in sources]
             if all(filecmp.cmp(paths[0], path, shallow=False) for path in paths[1:]):
                 shutil.copyfile(paths[0], target)
-            elif LORA_FOLDER in Path(name).parts[:-1]:
+            elif name.endswith(".safetensors") and LORA_FOLDER in Path(name).parts[:-1]:
                 raise UserError(
                     f"the models' LLM LoRAs differ ({name}): a LoRA's two factors cannot be averaged apart "
                     "(the product of averages is not the average of the products); merge models whose LLM "

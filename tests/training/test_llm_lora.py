@@ -120,6 +120,9 @@ def test_merge_refuses_to_average_different_llm_loras(lora_run, tmp_path):
 
     same = tmp_path / "same"
     shutil.copytree(lora_run / "adapter", same)
+    settings = json.loads((same / "llm_lora" / "adapter_config.json").read_text())
+    settings["base_model_name_or_path"] = "/elsewhere/llm"  # where another machine kept the LLM: no matter
+    (same / "llm_lora" / "adapter_config.json").write_text(json.dumps(settings))
     merged = merge_models([lora_run / "adapter", same], tmp_path / "soup")
     assert not filecmp.dircmp(lora_run / "adapter" / "llm_lora", merged / "llm_lora").diff_files
 

@@ -119,7 +119,7 @@ def test_end_to_end_with_unet_and_llm_lora(models, dataset, tmp_path):
                            original.state_dict()["down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight"])
     # Only the LoRA travels with the adapter (safetensors), not a copy of the LLM; loading merges it.
     assert not (out / "llm").exists()
-    assert sorted(p.name for p in (out / "adapter" / "llm_lora").iterdir()) == ["README.md", "adapter_config.json",
+    assert sorted(p.name for p in (out / "adapter" / "llm_lora").iterdir()) == ["adapter_config.json",
                                                                               "adapter_model.safetensors"]
     pipe = LLMDiffusionPipeline.from_pretrained(base=out / "base", adapter=out / "adapter")
     assert pipe.text_encoder.lora == str((out / "adapter" / "llm_lora").resolve())

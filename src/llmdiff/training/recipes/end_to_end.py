@@ -120,8 +120,11 @@ class EndToEndRecipe(Recipe):
         adapter = self.exported("adapter") if "adapter" in self.models else self.frozen_adapter
         save_adapter(adapter, self.encoder, directory / "adapter", llm_spec(self.config))
         if self.train_llm:
-            # Only the LoRA (EMA weights when EMA is on) goes beside the adapter, not a copy of the LLM.
-            self.exported("llm").save_pretrained(directory / "adapter" / LLM_LORA_DIR, safe_serialization=True)
+            # Only the LoRA (EMA weights when EMA is on) goes beside the adapter, not a copy of the LLM; peft's
+            # blank model card, naming where this machine kept the LLM, stays out.
+            lora = directory / "adapter" / LLM_LORA_DIR
+            self.exported("llm").save_pretrained(lora, safe_serialization=True)
+            (lora / "README.md").unlink(missing_ok=True)
         if "unet" in self.models:
             unet = self.exported("unet")
             if self.config.train.unet_lora_rank:
