@@ -25,9 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_ADAPTER = ROOT / "src" / "llmdiff" / "models" / "shapes" / "adapter"
-ROW_BLOCK = 1 << 16
+COPY_BUFFER = 1 << 20
 
 
 def caption_texts(records: list[Path]) -> list[str]:
@@ -99,13 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", type=int, default=60, help="captions compared with the original (default 60)")
     args = parser.parse_args(argv)
 
-    from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path
+    from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path, default_model_dir
     from llmdiff.loading import load_llm_tokenizer
     from llmdiff.pipeline import load_text_encoder_config
 
     from gguf import GGUFReader
 
-    _, encoder_config = load_text_encoder_config(SHIPPED_ADAPTER)
+    model = default_model_dir()
+    if model is None:
+        sys.exit("no shipped shapes model in this checkout: its adapter names the layers to keep")
+    _, encoder_config = load_text_encoder_config(model / "adapter")
     source = default_llm_path()
     reader = GGUFReader(str(source))
     # State k is layer k's output (state 0: the embeddings), so layers k.. are never run.
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"the copy's states differ from the original's by up to {difference}; nothing written")
         packed = package / (DEFAULT_LLM_GGUF + ".gz")
         with copy.open("rb") as plain, gzip.open(str(packed) + ".tmp", "wb", compresslevel=6) as zipped:
-            shutil.copyfileobj(plain, zipped, ROW_BLOCK)
+            shutil.copyfileobj(plain, zipped, COPY_BUFFER)
         Path(str(packed) + ".tmp").replace(packed)
     (package / "__init__.py").write_text('"""The default LLM, cut to what shapes runs read (see scripts/pack_partial_llm.py)."""\n')
     print(f"states equal on {len(texts[::step][: args.check])} captions; {sizes['zeroed'] / 1e6:.1f} of "

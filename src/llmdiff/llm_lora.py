@@ -58,10 +58,14 @@ def with_llm_lora(model: nn.Module, directory: str | os.PathLike, trainable: boo
     config.inference_mode = not trainable
     wrapped = get_peft_model(model, config)
     result = set_peft_model_state_dict(wrapped, state)
-    kept = getattr(model, "layers", None)
-    kept = len(kept) if isinstance(kept, nn.ModuleList) else None
-    unfit = [key for key in result.unexpected_keys
-             if kept is None or _layer_index(key) is None or _layer_index(key) < kept]
+    layers = getattr(model, "layers", None)
+    kept = len(layers) if isinstance(layers, nn.ModuleList) else None
+
+    def in_dropped_layer(key: str) -> bool:
+        index = _layer_index(key)
+        return kept is not None and index is not None and index >= kept
+
+    unfit = [key for key in result.unexpected_keys if not in_dropped_layer(key)]
     if unfit:
         raise UserError(
             f"the LLM LoRA in '{directory}' does not fit this LLM: {len(unfit)} weight(s) match no layer "

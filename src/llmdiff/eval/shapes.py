@@ -328,6 +328,6 @@ def llm_model(
     adapter = model_dir / "adapter"
     text_encoder = encoders.get(*load_text_encoder_config(adapter), lora=llm_lora_dir(adapter)) if encoders else None
     pipe = LLMDiffusionPipeline.from_pretrained(
-        base=model_dir / "base", adapter=model_dir / "adapter", device=device, text_encoder=text_encoder
+        base=model_dir / "base", adapter=adapter, device=device, text_encoder=text_encoder
     )
     return _as_generate(partial(pipe, progress=False), config)

@@ -225,12 +225,12 @@ class Recipe:
 
     def _out_of_time(self, deadline: float) -> bool:
         """Whether the main process's clock passed `deadline`; every process gets the same answer."""
-        late = torch.tensor([float(time.monotonic() > deadline)], device=self.device)
-        if self.accelerator.num_processes > 1:
-            from accelerate.utils import broadcast
+        late = time.monotonic() > deadline
+        if self.accelerator.num_processes == 1:
+            return late  # no tensor and no device sync on every step of a single-process run
+        from accelerate.utils import broadcast
 
-            late = broadcast(late, from_process=0)
-        return bool(late.item())
+        return bool(broadcast(torch.tensor([float(late)], device=self.device), from_process=0).item())
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
