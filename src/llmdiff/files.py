@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -41,6 +42,36 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def give_usual_modes(root: Path) -> None:
+    """Files and folders under `root` get the modes a plain `open`/`mkdir` would give them.
+
+    safetensors writes its files private (0600) and `mkdtemp` makes private folders; outputs meant to be
+    shared, such as model folders, should read like any other file the user writes.
+    """
+    mask = _umask()
+    paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+    for path in paths:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+
+
+def replace_path(staging: Path, output: Path) -> None:
+    """Move a finished file or folder into place, with the usual modes.
+
+    A file replaces atomically; an earlier folder is removed only once the new one is in, so a crash at any
+    point leaves either the old folder or the new one under `output` (or beside it, under `.NAME.old`).
+    """
+    give_usual_modes(staging)
+    if staging.is_file() or not output.exists():
+        os.replace(staging, output)
+        return
+    old = output.with_name(f".{output.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(output, old)
+    os.replace(staging, output)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -9,6 +9,7 @@ them is refused, never unpickled.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,6 +81,20 @@ def with_llm_lora(model: nn.Module, directory: str | os.PathLike, trainable: boo
 def merge_llm_lora(model: nn.Module, directory: str | os.PathLike) -> nn.Module:
     """`model` with the LoRA in `directory` merged into its weights (a plain model again, no peft layers)."""
     return with_llm_lora(model, directory).merge_and_unload()
+
+
+def write_llm_lora(peft_model: nn.Module, target: str | os.PathLike, llm: str | None = None) -> None:
+    """Save a peft-wrapped LLM's LoRA in `target` (peft's layout, safetensors), naming its LLM as `llm`.
+
+    peft would record the folder this machine loaded the LLM from (a cache path) and add a blank model card;
+    the LLM is named as the run named it instead (None: the default LLM), and the card stays out.
+    """
+    target = Path(target)
+    peft_model.save_pretrained(target, safe_serialization=True)
+    (target / "README.md").unlink(missing_ok=True)
+    settings = json.loads((target / "adapter_config.json").read_text(encoding="utf-8"))
+    settings["base_model_name_or_path"] = llm
+    (target / "adapter_config.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
 
 
 def save_llm_lora(lora: str | os.PathLike | None, adapter_dir: str | os.PathLike) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from llmdiff.defaults import cache_dir, default_llm_path
 from llmdiff.errors import UserError
+from llmdiff.files import give_usual_modes
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def _convert_gguf(source: LLMSource, target: Path) -> None:
         weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
         save_file(weights, staging / "model.safetensors", metadata={"format": "pt"})
         tokenizer.save_pretrained(staging)
+        give_usual_modes(staging)  # mkdtemp's folder and safetensors' files start private
         os.replace(staging, target)  # atomic: a crash leaves no half-written cache entry
     except OSError:
         if not (target / "config.json").is_file():  # another process may have won the race

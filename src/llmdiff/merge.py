@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from llmdiff.errors import UserError
+from llmdiff.files import replace_path
 
 MODEL_CARD = "README.md"
 """Each source's card describes that source, not the average: it is left out."""
@@ -98,7 +99,7 @@ def merge_models(
                 shutil.copyfile(paths[0], target)
         record = {"sources": [{"path": str(s), "weight": w} for s, w in zip(sources, weights)]}
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _replace_folder(staging, output)
+        replace_path(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -171,15 +172,3 @@ def _check_same_settings(paths: list[Path], name: str) -> None:
         if content(path) != first:
             raise UserError(f"{name} differs between '{paths[0]}' and '{path}': the models do not share one "
                             "architecture and settings, so their weights cannot be averaged")
-
-
-def _replace_folder(staging: Path, output: Path) -> None:
-    """Move the finished folder into place; an earlier one there is removed only once the new one is in."""
-    if not output.exists():
-        os.replace(staging, output)
-        return
-    old = output.with_name(f".{output.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(output, old)
-    os.replace(staging, output)
-    shutil.rmtree(old, ignore_errors=True)

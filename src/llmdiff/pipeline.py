@@ -19,6 +19,7 @@ import torch
 from llmdiff.adapter import AdapterOutput, LLMAdapter
 from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
+from llmdiff.files import give_usual_modes
 from llmdiff.llm_lora import llm_lora_dir, save_llm_lora
 from llmdiff.loading import check_source, user_errors
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig, validate_prompt
@@ -185,6 +186,9 @@ def save_adapter(adapter: LLMAdapter, text_encoder: LLMTextEncoder, directory: s
     adapter.save_pretrained(directory, safe_serialization=True)
     save_text_encoder_config(directory, text_encoder.config, llm)
     save_llm_lora(text_encoder.lora, directory)
+    for written in (directory / "diffusion_pytorch_model.safetensors", llm_lora_dir(directory)):
+        if written is not None and written.exists():
+            give_usual_modes(written)  # safetensors writes its files private; a model folder is for sharing
 
 
 class LLMDiffusionPipeline:

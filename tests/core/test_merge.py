@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -143,6 +144,10 @@ def test_an_existing_output_is_kept_unless_overwritten_and_survives_a_crash(tmp_
     monkeypatch.undo()
     merge_models([a, b], out, weights=[1, 3], overwrite=True)
     assert load_file(out / "model.safetensors")["w"].tolist() == [0.75, 0.75]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private folder
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_cli_merges_and_gives_one_line_errors(tmp_path, capsys):

@@ -121,6 +121,10 @@ def test_end_to_end_with_unet_and_llm_lora(models, dataset, tmp_path):
     assert not (out / "llm").exists()
     assert sorted(p.name for p in (out / "adapter" / "llm_lora").iterdir()) == ["adapter_config.json",
                                                                               "adapter_model.safetensors"]
+    import json
+
+    recorded = json.loads((out / "adapter" / "llm_lora" / "adapter_config.json").read_text())
+    assert recorded["base_model_name_or_path"] == str(models["llm"].resolve())  # as the run named it, no cache path
     pipe = LLMDiffusionPipeline.from_pretrained(base=out / "base", adapter=out / "adapter")
     assert pipe.text_encoder.lora == str((out / "adapter" / "llm_lora").resolve())
     assert pipe("ein roter Kreis", num_inference_steps=2, height=16, width=16, seed=0, progress=False).images
@@ -242,3 +246,33 @@ def test_a_run_out_of_minutes_stops_with_a_checkpoint_and_its_export(models, dat
     assert recipe.checkpoints.latest() == recipe.checkpoints.step_dir(recipe.step)
     assert (tmp_path / "run" / "adapter" / "diffusion_pytorch_model.safetensors").is_file()
     assert f"stopping at step {recipe.step} of 500: train.max_minutes" in capsys.readouterr().out
+
+
+def test_an_export_replaces_the_last_one_only_whole_and_with_the_usual_modes(models, dataset, tmp_path):
+    import os
+
+    recipe = make(models, dataset, tmp_path, "end_to_end", train={"max_steps": 1, "batch_size": 2},
+                  optim={"lr": 1e-4, "unet_lr": 1e-5})
+    recipe.train()
+    recipe.cleanup()
+    out = tmp_path / "run"
+    weights = [out / "adapter" / "diffusion_pytorch_model.safetensors",
+               out / "base" / "unet" / "diffusion_pytorch_model.safetensors"]
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in weights:  # safetensors writes private files; a model folder is meant to be shared
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (out / "adapter").stat().st_mode & 0o777 == 0o777 & ~mask
+    before = {path: path.read_bytes() for path in weights}
+
+    def crash_half_way(directory):
+        (directory / "adapter").mkdir()
+        (directory / "adapter" / "config.json").write_text("{")
+        raise RuntimeError("disk full")
+
+    recipe.export = crash_half_way
+    with pytest.raises(RuntimeError, match="disk full"):
+        recipe.publish_export()
+    assert {path: path.read_bytes() for path in weights} == before
+    assert (out / "adapter" / "config.json").read_text().startswith("{\n")
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []

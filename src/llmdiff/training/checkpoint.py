@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llmdiff.errors import UserError
+from llmdiff.files import give_usual_modes
 
 LATEST = "latest"
 STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -81,6 +82,7 @@ class CheckpointManager:
         temp, final = self.temp_dir(step), self.step_dir(step)
         if not (temp / COMPLETE_MARKER).is_file():
             raise RuntimeError(f"checkpoint {temp} is incomplete")
+        give_usual_modes(temp)  # accelerate's safetensors files are written private
         fsync_tree(temp)
         if final.exists():  # the same step saved again (e.g. final save right after a periodic one)
             shutil.rmtree(final)

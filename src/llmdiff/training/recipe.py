@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +21,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from llmdiff.errors import UserError
-from llmdiff.training.checkpoint import COMPLETE_MARKER, CheckpointManager
+from llmdiff.files import replace_path
+from llmdiff.training.checkpoint import COMPLETE_MARKER, CheckpointManager, fsync_tree
 from llmdiff.training.config import RunConfig
 from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
 from llmdiff.training.ema import EMA
 from llmdiff.training.models import trainable_parameters
 from llmdiff.training.observability import TrainingLog, save_grid
+
+EXPORT_STAGING = ".export.tmp"  # the export is written here first, then moved into place
 
 
 class TrainingDiverged(UserError):
@@ -211,7 +215,7 @@ class Recipe:
             ):
                 self.save_checkpoint()
         if accelerator.is_main_process:
-            self.export(self.output)
+            self.publish_export()
             if self.config.data.image_field and self.images.seen:
                 self.log.message(self.images.summary())
         accelerator.wait_for_everyone()
@@ -299,6 +303,23 @@ class Recipe:
         if images:
             path = self.output / "samples" / f"step-{self.step:06d}.png"
             save_grid(images, path, {"step": self.step, "prompts": list(self.config.log.sample_prompts)})
+
+    def publish_export(self) -> None:
+        """`export` into a staging folder, then each part (`adapter/`, `base/`) into place in the output.
+
+        An export over an earlier one (a resumed or repeated run) must not destroy it half-way: a crash while
+        writing leaves the earlier parts whole, and a part's new folder replaces the old one only once written.
+        """
+        staging = self.output / EXPORT_STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            self.export(staging)
+            fsync_tree(staging)
+            for part in sorted(staging.iterdir()):
+                replace_path(part, self.output / part.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def exported(self, name: str) -> nn.Module:
         """A copy of trainable module `name` for export, holding the EMA weights when EMA is on."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from llmdiff.errors import UserError
-from llmdiff.llm_lora import LLM_LORA_DIR
+from llmdiff.llm_lora import LLM_LORA_DIR, write_llm_lora
 from llmdiff.pipeline import LLMDiffusionPipeline, save_adapter
 from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import DiffusionLoss
@@ -120,11 +120,8 @@ class EndToEndRecipe(Recipe):
         adapter = self.exported("adapter") if "adapter" in self.models else self.frozen_adapter
         save_adapter(adapter, self.encoder, directory / "adapter", llm_spec(self.config))
         if self.train_llm:
-            # Only the LoRA (EMA weights when EMA is on) goes beside the adapter, not a copy of the LLM; peft's
-            # blank model card, naming where this machine kept the LLM, stays out.
-            lora = directory / "adapter" / LLM_LORA_DIR
-            self.exported("llm").save_pretrained(lora, safe_serialization=True)
-            (lora / "README.md").unlink(missing_ok=True)
+            # Only the LoRA (EMA weights when EMA is on) goes beside the adapter, not a copy of the LLM.
+            write_llm_lora(self.exported("llm"), directory / "adapter" / LLM_LORA_DIR, llm_spec(self.config))
         if "unet" in self.models:
             unet = self.exported("unet")
             if self.config.train.unet_lora_rank:
