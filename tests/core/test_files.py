@@ -15,7 +15,6 @@ def test_output_appears_whole_with_the_umask_mode(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
-
 def test_a_folder_replaces_another_only_once_whole_with_the_usual_modes(tmp_path):
     import tempfile
     from pathlib import Path
