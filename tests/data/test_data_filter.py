@@ -47,6 +47,12 @@ def test_reasons_are_counted(manifest, tmp_path):
     assert dict(report.reasons) == {"resolution": 1, "aesthetic>=6": 3}
 
 
+def test_a_score_field_no_record_has_is_an_error_and_writes_nothing(manifest, tmp_path):
+    with pytest.raises(UserError, match="aestetic"):
+        filter_manifest(manifest, tmp_path / "out.jsonl", FilterConfig(scores=["aestetic>=5.5", "aesthetic>=6"]))
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_clip_token_bounds(manifest, tmp_path, clip_tokenizer_dir):
     # "a red square" is three whole words in the fixture's vocabulary: 3 + start + end = 5 tokens.
     config = FilterConfig(max_clip_tokens=5, clip_tokenizer=str(clip_tokenizer_dir))

@@ -1,9 +1,9 @@
 """Two processes run stage 1 with DDP on the CPU (gloo) and write a checkpoint.
 
 `accelerate launch --cpu --num_processes 2` starts a single process in accelerate 1.x unless MPI is
-installed (it hands multi-process CPU runs to mpirun), so the test starts two processes with accelerate's
-torch.distributed launcher (`--multi_gpu`, which on a machine without GPUs means multi-process) and the
-recipe switches accelerate to CPU DDP when it sees several processes and no GPU.
+installed (it hands multi-process CPU runs to mpirun), so the shipped `configs/accelerate/cpu_ddp.yaml` starts
+two processes with accelerate's torch.distributed launcher (`MULTI_GPU`, which on a machine without GPUs means
+multi-process) and the recipe switches accelerate to CPU DDP when it sees several processes and no GPU.
 """
 
 import os
@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 
 from llmdiff.training.checkpoint import CheckpointManager
 
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
 
 def test_two_process_ddp_align_writes_a_checkpoint(models, dataset, tmp_path):
     config = tiny_config(models, dataset, tmp_path / "run", "align",
@@ -26,8 +28,8 @@ def test_two_process_ddp_align_writes_a_checkpoint(models, dataset, tmp_path):
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29517", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "-m", "llmdiff", "train", str(path)],
+        [accelerate, "launch", "--config_file", str(ROOT / "configs/accelerate/cpu_ddp.yaml"), "--main_process_port",
+         "29517", "--dynamo_backend", "no", "-m", "llmdiff", "train", str(path)],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]

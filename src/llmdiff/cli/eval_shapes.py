@@ -11,7 +11,7 @@ def register(subparsers) -> None:
         help="score models on held-out shapes-world scenes with the exact oracle",
         description="Draw the same held-out test scenes from short English captions and from paragraphs in "
         "every language with each model, score every image with the shapes world's oracle, and write a table "
-        "(JSON + Markdown) of object recall and all-correct rate with 95%% confidence intervals. A placement "
+        "(JSON + Markdown) of object recall and all-correct rate with 95% confidence intervals. A placement "
         "check follows: one object named in each grid cell in turn with the same noise seed, to see whether "
         "the layout follows the place words.",
     )

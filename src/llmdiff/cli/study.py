@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     serve.set_defaults(func=serve_command)
 
     report = commands.add_parser(
-        "report", help="win/tie/loss rates with 95% intervals", description="Win/tie/loss rates of A against B "
+        "report", help="win/tie/loss rates with 95%% intervals", description="Win/tie/loss rates of A against B "
         "per question, with Wilson 95% intervals, a bootstrap interval on the net preference, and a breakdown "
         "per category. Prints Markdown; -o writes the JSON.",
     )

@@ -136,6 +136,7 @@ def filter_manifest(
     clip: TokenCounter | None = clip_counter(config.clip_tokenizer) if config.needs_clip else None
     llm: TokenCounter | None = llm_counter(config.llm) if config.needs_llm else None
     report = FilterReport()
+    unseen_scores = {rule.column for rule in config.scores}
     with ManifestWriter(Path(output)) as writer:
         for batch in batched(iter_records(manifest), batch_size):
             captions = [record["caption"] for record in batch]
@@ -143,10 +144,19 @@ def filter_manifest(
             llm_counts = llm.count(captions) if llm else [None] * len(batch)
             for record, clip_tokens, llm_tokens in zip(batch, clip_counts, llm_counts):
                 report.total += 1
+                unseen_scores.difference_update(record.keys())
                 failed = failed_checks(record, config, clip_tokens, llm_tokens)
                 if failed:
                     report.reasons.update(failed)
                 else:
                     writer.write(record)
                     report.kept += 1
+        if unseen_scores and report.total:
+            # Raised inside the writer's block, so no output file is left: a typo or an unscored manifest
+            # would otherwise "keep 0" and look like a strict filter.
+            missing = ", ".join(sorted(unseen_scores))
+            raise UserError(
+                f"no record of {manifest} has the field(s) {missing} that the score rules read; check the "
+                "name, or add the scores to the records first"
+            )
     return report
