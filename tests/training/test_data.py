@@ -116,7 +116,7 @@ def test_unreadable_images_are_counted_and_stop_the_run_over_the_limit(tmp_path)
     loader = ImageLoader(8, max_corrupt_fraction=0.45, min_seen=4)
     results = [loader.load(Example(str(i), "t", "t", str(good if i % 4 else bad))) for i in range(8)]
     assert [r is None for r in results] == [True, False, False, False] * 2
-    assert loader.summary() == "2 of 8 images unreadable and skipped"
+    assert loader.summary() == "2 of 8 image reads failed and were skipped"
     strict = ImageLoader(8, max_corrupt_fraction=0.1, min_seen=4)
     with pytest.raises(CorruptImageError, match="2 of 4 images could not be read"):
         for i in range(4):

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from llmdiff import __version__
 from llmdiff.errors import UserError
 
 # Subcommand modules, in the order `--help` lists them.
@@ -24,6 +25,7 @@ SUBCOMMANDS = (
     "llmdiff.cli.eval",
     "llmdiff.cli.study",
     "llmdiff.cli.shapes",
+    "llmdiff.cli.doctor",
 )
 
 
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Large language models as text encoders for text-to-image diffusion models.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMANDS:
         importlib.import_module(module_name).register(subparsers)

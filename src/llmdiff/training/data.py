@@ -339,4 +339,6 @@ class ImageLoader:
             )
 
     def summary(self) -> str:
-        return f"{self.corrupt} of {self.seen} images unreadable and skipped"
+        # `seen` counts reads, and a run reads each image once per epoch: counting them as images would
+        # report "0 of 840 images" for an 8-image set.
+        return f"{self.corrupt} of {self.seen} image reads failed and were skipped"
