@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from llmdiff import __version__
+from llmdiff.cli.quiet import quiet_libraries
 from llmdiff.errors import UserError
 
 # Subcommand modules, in the order `--help` lists them.
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="llmdiff",
         description="Large language models as text encoders for text-to-image diffusion models.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging and other libraries' notices")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMANDS:
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, "overrides") or any(item.startswith("-") or "=" not in item for item in extra):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
+    quiet_libraries(args.verbose)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",

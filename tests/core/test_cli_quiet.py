@@ -1,0 +1,28 @@
+"""Ordinary commands print no third-party notices; `-v` shows them."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from llmdiff.defaults import default_model_dir
+
+NOTICES = ("[transformers]", "Warning", "warnings.warn")
+
+
+@pytest.mark.skipif(default_model_dir() is None, reason="needs the shipped default model")
+def test_generate_prints_no_third_party_notices_unless_verbose(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for name in ("TRANSFORMERS_VERBOSITY", "DIFFUSERS_VERBOSITY"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "llmdiff", "generate", "a red circle", "--steps", "1"]
+    quiet = subprocess.run([*command, "-o", str(tmp_path / "a.png")], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert not [notice for notice in NOTICES if notice in quiet.stderr], quiet.stderr[-2000:]
+    verbose = subprocess.run([sys.executable, "-m", "llmdiff", "-v", *command[3:], "-o", str(tmp_path / "b.png")],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert verbose.returncode == 0
+    # The notices are still there for whoever asks: torchvision is not a dependency, so transformers says so.
+    assert "[transformers]" in verbose.stderr
