@@ -74,7 +74,7 @@ CPU_QUALITY = ["optim.lr=5e-5", "optim.warmup_steps=50", "train.ema_decay=0.99",
 # scenes, in English and `llm_languages - 1` other languages each, or all), cached once, because running
 # SmolLM2 over every caption is what costs most on a CPU.
 PRESETS = {
-    "default": {"world": [], "template": "default", "llm_scenes": None, "llm_languages": None,
+    "default": {"world": ["--world", "benchmark"], "template": "default", "llm_scenes": None, "llm_languages": None,
                 "curated_scenes": 5000, "curated_languages": None,
                 "eval_languages": "en,zh,fr,es,de,ja", "stage_overrides": {}, "end_to_end_rounds": []},
     "cpu": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"llmdiff {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output left (`llmdiff ... | head`): nothing is wrong, and nothing more to say.
+        sys.stdout = open(os.devnull, "w")  # so the interpreter's final flush does not raise again
+        return 0
     return int(status or 0)
 
 

@@ -53,31 +53,55 @@ def register(subparsers) -> None:
     tokenizer.add_argument("--out", default=None, help="output directory (default: the package's clip_tokenizer/)")
     tokenizer.set_defaults(func=tokenizer_command)
 
-    score = commands.add_parser("score", help="score an image against the scene of a seed (prints JSON)")
+    score = commands.add_parser("score", help="score an image against a scene: a seed's, or one you write (prints JSON)",
+                                description="Score an image with the oracle against the scene it should show: the "
+                                "scene of a seed, or a scene written as JSON (the format `llmdiff shapes parse` prints).")
     score.add_argument("image", help="image file, RGB at the world's resolution")
-    score.add_argument("--seed", type=int, required=True, help="seed of the scene the image should show")
+    expected = score.add_mutually_exclusive_group(required=True)
+    expected.add_argument("--seed", type=int, help="seed of the scene the image should show")
+    expected.add_argument("--scene", help="JSON file of the scene the image should show")
     _add_world_arguments(score)
     score.set_defaults(func=score_command)
 
+    parse = commands.add_parser("parse", help="print what the oracle sees in an image (JSON)",
+                                description="Read an image with the oracle: background, and per grid cell the shape, "
+                                "colour and size drawn there, with the scene's canonical English caption.")
+    parse.add_argument("image", help="image file, RGB at the world's resolution")
+    _add_world_arguments(parse)
+    parse.set_defaults(func=parse_command)
+
+
+# The knobs a command line may change on top of the chosen world: (option's dest, WorldConfig field).
+WORLD_KNOBS = (("resolution", "resolution"), ("grid", "grid"), ("min_objects", "min_objects"),
+               ("max_objects", "max_objects"), ("shapes", "shapes"), ("colours", "colours"), ("sizes", "sizes"))
+
 
 def _add_world_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("world")
-    group.add_argument("--resolution", type=int, default=64, help="image side in pixels (default 64)")
-    group.add_argument("--grid", type=int, default=3, help="cells per side (default 3)")
-    group.add_argument("--min-objects", type=int, default=1, help="fewest objects per scene (default 1)")
-    group.add_argument("--max-objects", type=int, default=5, help="most objects per scene (default 5)")
-    group.add_argument("--shapes", help="comma-separated shapes (default: all of circle,square,triangle,diamond,cross,star)")
-    group.add_argument("--colours", help="comma-separated colours (default: all of red,green,blue,yellow,purple,orange)")
-    group.add_argument("--sizes", help="comma-separated sizes (default: small,large)")
+    group = parser.add_argument_group(
+        "world", "The scenes' world: the shipped model's unless --world names another; each option below changes "
+        "one knob of it.")
+    group.add_argument("--world", help="a world.json, a model or dataset folder holding one, 'shipped' (the "
+                       "default when the shipped model is installed) or 'benchmark' (docs/shapes.md)")
+    group.add_argument("--resolution", type=int, help="image side in pixels (shipped world: 32)")
+    group.add_argument("--grid", type=int, help="cells per side (shipped world: 2)")
+    group.add_argument("--min-objects", type=int, help="fewest objects per scene (shipped world: 1)")
+    group.add_argument("--max-objects", type=int, help="most objects per scene (shipped world: 3)")
+    group.add_argument("--shapes", help="comma-separated, from circle,square,triangle,diamond,cross,star")
+    group.add_argument("--colours", help="comma-separated, from red,green,blue,yellow,purple,orange")
+    group.add_argument("--sizes", help="comma-separated, from small,large")
 
 
 def _world_config(args: argparse.Namespace):
-    from llmdiff.worlds.shapes import WorldConfig
+    from dataclasses import replace
 
-    default = WorldConfig()
-    return WorldConfig(grid=args.grid, min_objects=args.min_objects, max_objects=args.max_objects,
-                       resolution=args.resolution, shapes=_names(args.shapes, default.shapes),
-                       colours=_names(args.colours, default.colours), sizes=_names(args.sizes, default.sizes))
+    from llmdiff.worlds.shapes.config import load_world
+
+    changes = {}
+    for dest, field in WORLD_KNOBS:
+        value = getattr(args, dest)
+        if value is not None:
+            changes[field] = _names(value, ()) if isinstance(value, str) else value
+    return replace(load_world(args.world), **changes)
 
 
 def _names(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -148,22 +172,57 @@ def render_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def score_command(args: argparse.Namespace) -> int:
-    import json
-
+def _read_image(path: str):
     from PIL import Image, UnidentifiedImageError
 
     from llmdiff.errors import UserError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+    return image
+
+
+def _read_scene(path: str, config):
+    import json
+
+    from llmdiff.errors import UserError
+    from llmdiff.worlds.shapes import Scene
+
+    try:
+        scene = Scene.from_dict(json.loads(open(path, encoding="utf-8").read()))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"cannot read the scene in {path}: {error}") from None
+    if scene.grid != config.grid:
+        raise UserError(f"the scene in {path} has a {scene.grid}x{scene.grid} grid, the world a "
+                        f"{config.grid}x{config.grid} one")
+    return scene
+
+
+def score_command(args: argparse.Namespace) -> int:
+    import json
+
     from llmdiff.worlds.shapes import sample_scene, score
 
     config = _world_config(args)
-    try:
-        with Image.open(args.image) as image:
-            image.load()
-    except (FileNotFoundError, UnidentifiedImageError) as error:
-        raise UserError(f"cannot read image {args.image}: {error}") from None
-    metrics = score(image, sample_scene(args.seed, config), config)
+    image = _read_image(args.image)
+    scene = sample_scene(args.seed, config) if args.scene is None else _read_scene(args.scene, config)
+    metrics = score(image, scene, config)
     print(json.dumps(metrics.to_dict(), indent=2))
+    return 0
+
+
+def parse_command(args: argparse.Namespace) -> int:
+    import json
+
+    from llmdiff.worlds.shapes import caption_record, parse_image
+
+    config = _world_config(args)
+    scene = parse_image(_read_image(args.image), config)
+    print(json.dumps({**scene.to_dict(), "caption": caption_record(scene, "canonical", "en").text}, indent=2,
+                     ensure_ascii=False))
     return 0
 
 

@@ -130,3 +130,32 @@ def _check_vocabulary(kind: str, chosen: tuple[str, ...], known) -> None:
 
 DEFAULT_WORLD = WorldConfig()
 """The benchmark world; the default of every function taking a config (frozen, so safe to share)."""
+
+WORLD_FILE = "world.json"
+
+
+def load_world(spec: str | Path | None = None) -> WorldConfig:
+    """The world `spec` names: a world.json, a folder holding one (a model or a dataset), "benchmark" (the
+    larger world of docs/shapes.md) or "shipped" (the shipped model's). None: the shipped model's world when
+    that model is installed, else the benchmark world, so that every command agrees with the model it runs."""
+    from llmdiff.defaults import default_model_dir
+
+    if spec is None or str(spec) == "shipped":
+        shipped = default_model_dir()
+        if shipped is None:
+            if spec is None:
+                return DEFAULT_WORLD
+            raise UserError("no shipped model is installed, so there is no shipped world; name a world.json")
+        return WorldConfig.from_file(shipped / WORLD_FILE)
+    if str(spec) == "benchmark":
+        return DEFAULT_WORLD
+    path = Path(spec)
+    if path.is_dir():
+        path = path / WORLD_FILE
+    if not path.is_file():
+        raise UserError(f"world {spec}: no such file (give a world.json, a model or dataset folder holding one, "
+                        "'shipped' or 'benchmark')")
+    try:
+        return WorldConfig.from_file(path)
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"cannot read the world in {path}: {error}") from None
