@@ -11,17 +11,20 @@ from pathlib import Path
 
 from llmdiff.connectors.base import CONFIG_NAME, Connector, ConnectorOutput, masked_mean, read_connector_config
 from llmdiff.connectors.identity import IdentityConnector
+from llmdiff.connectors.lavi_bridge import LaViBridgeConnector
 from llmdiff.connectors.llmdiff import LLMAdapter
 from llmdiff.errors import UserError
 from llmdiff.loading import check_source, user_errors
 
 FAMILIES: dict[str, type[Connector]] = {
     LLMAdapter.family: LLMAdapter,
+    LaViBridgeConnector.family: LaViBridgeConnector,
     IdentityConnector.family: IdentityConnector,
 }
 """family name -> class"""
 
-__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "IdentityConnector", "LLMAdapter", "build_connector", "load_connector",
+__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "IdentityConnector", "LaViBridgeConnector",
+           "LLMAdapter", "build_connector", "load_connector",
            "masked_mean"]
 
 
