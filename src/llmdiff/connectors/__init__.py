@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from llmdiff.connectors.base import CONFIG_NAME, Connector, ConnectorOutput, masked_mean, read_connector_config
+from llmdiff.connectors.ella import ELLAConnector
 from llmdiff.connectors.identity import IdentityConnector
 from llmdiff.connectors.lavi_bridge import LaViBridgeConnector
 from llmdiff.connectors.llmdiff import LLMAdapter
@@ -18,12 +19,13 @@ from llmdiff.loading import check_source, user_errors
 
 FAMILIES: dict[str, type[Connector]] = {
     LLMAdapter.family: LLMAdapter,
+    ELLAConnector.family: ELLAConnector,
     LaViBridgeConnector.family: LaViBridgeConnector,
     IdentityConnector.family: IdentityConnector,
 }
 """family name -> class"""
 
-__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "IdentityConnector", "LaViBridgeConnector",
+__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "ELLAConnector", "IdentityConnector", "LaViBridgeConnector",
            "LLMAdapter", "build_connector", "load_connector",
            "masked_mean"]
 
