@@ -2,7 +2,8 @@
 
 Release layout: one file, `ella-sd1.5-tsc-t5xl.safetensors`, whose keys are the connector's own (93
 tensors). The base model is SD1.5 (`--base`). Text path: the T5 encoder's last hidden state in fp16 (the
-authors warn that bf16 changes images), 128 tokens padded to the maximum; the connector gets no mask.
+authors warn that bf16 changes images). The release runs prompts either padded to 128 tokens (the
+connector then reads the padding) or unpadded ("flexible length"); the conversion records the unpadded way.
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     width = dim(state, "connector.latents", 1, file, WHAT)
     llm_dim = dim(state, "connector.proj_in.weight", 1, file, WHAT)
     options_found = dict(
-        width=width,
         num_latents=dim(state, "connector.latents", 0, file, WHAT),
         num_layers=count_indexed(state, "connector.perceiver_blocks."),
-        time_channel=dim(state, "time_embedding.linear_1.weight", 1, file, WHAT),
+        time_channels=dim(state, "time_embedding.linear_1.weight", 1, file, WHAT),
     )
     connector = checked_connector(state, file, WHAT, "ella", llm_dim, width, **options_found)
 
@@ -51,7 +51,9 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     if unet_config.get("cross_attention_dim") != width or unet_config.get("addition_embed_type"):
         raise UserError(f"the base model '{base}' is not SD1.5-shaped (cross-attention width "
                         f"{unet_config.get('cross_attention_dim')}); ELLA gives width {width} and no pooled embedding")
-    settings = text_settings(llm, layers=[-1], max_length=128, pad_to_max_length=True, dtype="float16",
+    # The release's "flexible length" mode: each prompt unpadded and untruncated (T5 reads up to 512 tokens);
+    # with the batch's padding masked in the connector this equals running one prompt at a time.
+    settings = text_settings(llm, layers=[-1], max_length=512, dtype="float16",
                              trust_remote_code=options.trust_remote_code)
 
     def write(target: Path) -> None:

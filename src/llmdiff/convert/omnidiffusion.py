@@ -51,7 +51,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
         num_queries=dim(state, "t2i_decoder_prompt", 1, file, WHAT),
         num_encoder_layers=count_indexed(state, "llm_to_t2i_mapping.encoder.layers."),
         num_decoder_layers=count_indexed(state, "llm_to_t2i_mapping.decoder.layers."),
-        dim_feedforward=dim(state, "llm_to_t2i_mapping.encoder.layers.0.linear1.weight", 0, file, WHAT),
+        ff_dim=dim(state, "llm_to_t2i_mapping.encoder.layers.0.linear1.weight", 0, file, WHAT),
     )
     connector = checked_connector(state, file, WHAT, "omnidiffusion", llm_dim, cond_dim, pooled_dim, **found)
 
