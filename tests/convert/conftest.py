@@ -119,13 +119,13 @@ def omni_release(tmp_path_factory):
     for index, stage in enumerate(("stage-2", "stage-3")):
         folder = root / stage
         (folder / "text_encoder_adapter").mkdir(parents=True)
-        connector = randomise(build_connector("omnidiffusion", 64, 64, 32, num_heads=8, num_encoder_layers=2,
+        connector = randomise(build_connector("omnidiffusion", 64, 64, 1280, num_heads=8, num_encoder_layers=2,
                                               num_decoder_layers=1, ff_dim=96, num_queries=7), seed=5 + index).half()
         torch.save(connector.state_dict(), folder / "text_encoder_adapter" / "pytorch_model.bin")
         states[stage] = connector.state_dict()
         for offset, name in enumerate(("unet", "unet_ema")):
             torch.manual_seed(10 * index + offset)
-            UNet2DConditionModel(**sdxl_unet_config(64, 32)).half().save_pretrained(folder / name)
+            UNet2DConditionModel(**sdxl_unet_config(64, 1280)).half().save_pretrained(folder / name)
     return {"root": root, "states": states}
 
 
