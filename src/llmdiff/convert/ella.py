@@ -21,7 +21,7 @@ from llmdiff.errors import UserError
 FILE_NAME = "ella-sd1.5-tsc-t5xl.safetensors"
 DEFAULT_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_LLM = "google/flan-t5-xl"
-WHAT = "ELLA connector"
+WHAT = "an ELLA connector"
 
 
 def prepare(source: Path, options: ConvertOptions) -> Conversion:
@@ -46,7 +46,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
         if llm_width(config) != llm_dim:
             raise UserError(f"the LLM '{llm}' has width {llm_width(config)}, but '{file}' reads width {llm_dim}")
     base = local_pipeline(options.base or DEFAULT_BASE)
-    unet_params = check_diffusers_model(base / "unet", UNet2DConditionModel, "UNet")
+    unet_params = check_diffusers_model(base / "unet", UNet2DConditionModel, "a UNet")
     unet_config = read_json(base / "unet" / "config.json", "base UNet config")
     if unet_config.get("cross_attention_dim") != width or unet_config.get("addition_embed_type"):
         raise UserError(f"the base model '{base}' is not SD1.5-shaped (cross-attention width "

@@ -33,7 +33,7 @@ DEFAULT_BASE = "CompVis/stable-diffusion-v1-4"
 UNET_LORA_CLASSES = frozenset({"ResnetBlock2D", "CrossAttention", "Attention", "GEGLU"})
 """the classes the release's scripts inject LoRA into (VIS_REPLACE_MODULES)"""
 UNET_LORA_DIR = "unet_lora"
-WHAT = "LaVi-Bridge TextAdapter"
+WHAT = "a LaVi-Bridge TextAdapter"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
 
     base = local_pipeline(options.base or DEFAULT_BASE)
     unet_config = read_json(base / "unet" / "config.json", "base UNet config")
-    unet_params = check_diffusers_model(base / "unet", UNet2DConditionModel, "UNet")
+    unet_params = check_diffusers_model(base / "unet", UNet2DConditionModel, "a UNet")
     if unet_config.get("cross_attention_dim") != cond_dim:
         raise UserError(f"the base model '{base}' reads width {unet_config.get('cross_attention_dim')}, but "
                         f"'{adapter_file}' gives width {cond_dim}")

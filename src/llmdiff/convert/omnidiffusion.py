@@ -24,7 +24,7 @@ DEFAULT_LLM = "baichuan-inc/Baichuan2-7B-Chat"
 STAGES = ("stage-3", "stage-2")
 UNETS = ("unet_ema", "unet")
 PROMPT_TOKENS = 227
-WHAT = "OmniDiffusion MLMAdapter"
+WHAT = "an OmniDiffusion MLMAdapter"
 
 
 def _stage_folder(source: Path, variant: str | None) -> Path:
@@ -59,7 +59,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     if unet_name not in UNETS:
         raise UserError(f"OmniDiffusion ships no UNet '{unet_name}'; choose {', '.join(UNETS)}")
     unet_dir = require(stage / unet_name, f"'{unet_name}/' folder (UNet)")
-    unet_params = check_diffusers_model(unet_dir, UNet2DConditionModel, "UNet")
+    unet_params = check_diffusers_model(unet_dir, UNet2DConditionModel, "a UNet")
     info = BaseModelInfo.from_unet_config(read_json(unet_dir / "config.json", "UNet config"))
     if (info.cond_dim, info.pooled_dim) != (cond_dim, pooled_dim):
         raise UserError(f"'{unet_dir}' reads widths {info.cond_dim} + pooled {info.pooled_dim}, but '{file}' gives "

@@ -44,7 +44,7 @@ def _lora_state(lora_dir: Path, model) -> tuple[dict, dict, int]:
         expected = shapes(get_peft_model_state_dict(get_peft_model(model, config)))
     except Exception as error:
         raise UserError(f"'{lora_dir / 'adapter_config.json'}' is not a LoRA of this LLM: {' '.join(str(error).split())[:200]}") from error
-    check_tensors(files[0], shapes(state), expected, "LoRA of the release's LLM")
+    check_tensors(files[0], shapes(state), expected, "a LoRA of the release's LLM")
     return state, settings, parameter_count(state)
 
 
@@ -62,8 +62,8 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     scheduler_dir = require(source / "scheduler", "'scheduler/' folder")
     scheduler = read_json(scheduler_dir / "scheduler_config.json", "scheduler config")
     unet_config = read_json(unet_dir / "config.json", "UNet config")
-    unet_params = check_diffusers_model(unet_dir, UNet2DConditionModel, "UNet")
-    vae_params = check_diffusers_model(vae_dir, AutoencoderKL, "VAE")
+    unet_params = check_diffusers_model(unet_dir, UNet2DConditionModel, "a UNet")
+    vae_params = check_diffusers_model(vae_dir, AutoencoderKL, "a VAE")
     info = BaseModelInfo.from_unet_config(unet_config)
     reads_width = unet_config.get("encoder_hid_dim") or info.cond_dim
 

@@ -54,22 +54,24 @@ def parameter_count(state: Mapping[str, torch.Tensor] | Mapping[str, tuple[int, 
 
 def check_tensors(source: str | Path, found: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[int, ...]],
                   what: str) -> None:
-    """Fail with one line naming `source` unless it holds exactly `expected`'s names and shapes."""
+    """Fail with one line naming `source` unless it holds exactly `expected`'s names and shapes.
+
+    `what` names the model with its article ("an ELLA connector")."""
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if expected and not set(found) & set(expected):
         raise UserError(
-            f"'{source}' is not a {what}: it holds none of its {len(expected)} tensors "
+            f"'{source}' is not {what}: it holds none of its {len(expected)} tensors "
             f"(it has e.g. {_few(sorted(found), 2) or 'nothing'}); is it another model's file?"
         )
     if missing:
-        raise UserError(f"'{source}' lacks {len(missing)} tensor(s) of a {what}: {_few(missing)}")
+        raise UserError(f"'{source}' lacks {len(missing)} tensor(s) of {what}: {_few(missing)}")
     if extra:
-        raise UserError(f"'{source}' holds {len(extra)} tensor(s) a {what} does not have: {_few(extra)}")
+        raise UserError(f"'{source}' holds {len(extra)} tensor(s) {what} does not have: {_few(extra)}")
     wrong = [f"{name} {list(found[name])} (expected {list(expected[name])})"
              for name in sorted(expected) if tuple(found[name]) != tuple(expected[name])]
     if wrong:
-        raise UserError(f"'{source}' has {len(wrong)} tensor(s) of the wrong shape for a {what}: {_few(wrong)}")
+        raise UserError(f"'{source}' has {len(wrong)} tensor(s) of the wrong shape for {what}: {_few(wrong)}")
 
 
 def require(path: Path, what: str) -> Path:
