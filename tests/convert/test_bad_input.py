@@ -99,7 +99,7 @@ def test_pickle_holding_code_is_not_run(capsys, tiny_models, omni_release, tmp_p
 
     (release / "stage-3" / "text_encoder_adapter" / "pytorch_model.bin").write_bytes(pickle.dumps({"x": Payload()}))
     assert_refused(capsys, tmp_path / "out", "omnidiffusion", release, "--base", tiny_models["sdxl"],
-                   says="is not a readable PyTorch checkpoint")
+                   says="holds objects other than tensors and plain containers; they are refused unread")
     assert not marker.exists()
 
 

@@ -38,7 +38,7 @@ def dim(state: dict[str, torch.Tensor], key: str, axis: int, source: Path, what:
     tensor = state.get(key)
     if tensor is None or tensor.dim() <= axis:
         some = ", ".join(sorted(state)[:2]) or "nothing"
-        raise UserError(f"'{source}' is not {what}: it has no tensor '{key}' of that kind (it has e.g. {some}); "
+        raise UserError(f"'{source}' is not {what}: it has no tensor '{key}' (it has e.g. {some}); "
                         "is it another model's file?")
     return int(tensor.shape[axis])
 

@@ -24,7 +24,11 @@ def _load(path: Path) -> object:
                 raise
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling fails in many ways (cut file, garbage, a refused object)
-        detail = " ".join(str(error).split())[:200] or type(error).__name__
+        detail = " ".join(str(error).split())
+        if detail.startswith("Weights only load failed"):
+            raise UserError(f"'{path}' holds objects other than tensors and plain containers; they are refused "
+                            "unread, since unpickling them could run code") from error
+        detail = detail.split(". ")[0][:200] or type(error).__name__
         raise UserError(f"'{path}' is not a readable PyTorch checkpoint (cut short or another format?): {detail}") from error
 
 
