@@ -13,7 +13,7 @@ def test_help_lists_the_releases_and_options(capsys):
         assert exit.code == 0
     out = capsys.readouterr().out
     for word in ("omnidiffusion", "paradiffusion", "ella", "lavi-bridge", "--llm", "--base", "--dry-run", "--force",
-                 "--trust-remote-code", "--variant", "--unet"):
+                 "--trust-remote-code", "--variant", "--unet", "--fuse-unet-lora"):
         assert word in out
 
 
@@ -67,3 +67,8 @@ def test_only_the_pickles_module_reads_pickles():
     readers = sorted(str(path.relative_to(SOURCE)) for path in SOURCE.rglob("*.py")
                      if pattern.search(path.read_text(encoding="utf-8")))
     assert readers == ["convert/pickles.py"]
+
+
+def test_fuse_unet_lora_only_for_lavi_bridge(capsys, ella_release, tmp_path):
+    code = main(["convert", "ella", str(ella_release["file"]), "-o", str(tmp_path / "m"), "--fuse-unet-lora"])
+    assert code == 2 and "--fuse-unet-lora is for lavi-bridge" in capsys.readouterr().err

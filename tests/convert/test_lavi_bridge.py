@@ -77,24 +77,51 @@ def test_text_lora_equals_the_release_injection(converted, lavi_release, tiny_mo
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
-def test_unet_lora_loads_in_diffusers_and_equals_the_release_injection(converted, lavi_release, tiny_models):
-    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+def reference_unet_output(lavi_release, tiny_models):
+    """The base UNet with the release's LoRA injected (folded in), on a fixed input; and the plain UNet's."""
+    from diffusers import UNet2DConditionModel
 
-    assert (converted / "adapter" / "unet_lora" / "pytorch_lora_weights.safetensors").is_file()
-    pipe = StableDiffusionPipeline.from_pretrained(converted / "base", use_safetensors=True, safety_checker=None)
-    pipe.load_lora_weights(converted / "adapter" / "unet_lora")
     reference = UNet2DConditionModel.from_pretrained(tiny_models["sd"], subfolder="unet")
     modules = reference_lora_walk(reference, {"ResnetBlock2D", "CrossAttention", "Attention", "GEGLU"})
     assert any(isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) for m in modules)
     merge_reference_lora(modules, lavi_release["vis_lora"])
     torch.manual_seed(0)
-    sample, context = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 768)
+    inputs = (torch.randn(1, 4, 16, 16), 500, torch.randn(1, 5, 768))
     with torch.no_grad():
-        expected = reference(sample, 500, context).sample
-        got = pipe.unet(sample, 500, context).sample
-        plain = UNet2DConditionModel.from_pretrained(tiny_models["sd"], subfolder="unet")(sample, 500, context).sample
+        plain = UNet2DConditionModel.from_pretrained(tiny_models["sd"], subfolder="unet")(*inputs).sample
+        return inputs, reference(*inputs).sample, plain
+
+
+@pytest.mark.parametrize("loader", ["diffusers", "llmdiff fused"])
+def test_unet_lora_loads_in_diffusers_and_equals_the_release_injection(converted, lavi_release, tiny_models, loader):
+    from diffusers import StableDiffusionPipeline
+
+    from llmdiff.unet_lora import apply_unet_lora
+
+    assert (converted / "adapter" / "unet_lora" / "pytorch_lora_weights.safetensors").is_file()
+    pipe = StableDiffusionPipeline.from_pretrained(converted / "base", use_safetensors=True, safety_checker=None)
+    if loader == "diffusers":
+        pipe.load_lora_weights(converted / "adapter" / "unet_lora")
+    else:
+        assert apply_unet_lora(pipe, converted / "adapter", fuse=True)
+        assert not any("lora" in name for name, _ in pipe.unet.named_modules())
+    inputs, expected, plain = reference_unet_output(lavi_release, tiny_models)
+    with torch.no_grad():
+        got = pipe.unet(*inputs).sample
     assert not torch.allclose(plain, expected, atol=1e-3)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_fuse_unet_lora_folds_it_into_the_base(lavi_release, tiny_models, tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    options = ConvertOptions(llm=str(tiny_models["llama"]), base=str(tiny_models["sd"]), fuse_unet_lora=True)
+    convert("lavi-bridge", lavi_release["folder"], tmp_path / "m", options)
+    assert not (tmp_path / "m" / "adapter" / "unet_lora").exists()
+    unet = UNet2DConditionModel.from_pretrained(tmp_path / "m" / "base" / "unet", use_safetensors=True)
+    inputs, expected, _ = reference_unet_output(lavi_release, tiny_models)
+    with torch.no_grad():
+        torch.testing.assert_close(unet(*inputs).sample, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_converted_model_generates_through_the_stock_pipeline(converted, tiny_models):

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                         "paradiffusion unet (default) or unet_1; lavi-bridge llama2_unet (default) or t5_unet")
     parser.add_argument("--unet", choices=("unet_ema", "unet"), help="omnidiffusion: which UNet of the stage "
                         "(default unet_ema)")
+    parser.add_argument("--fuse-unet-lora", action="store_true", help="lavi-bridge: fold the UNet LoRA into "
+                        "base/unet instead of writing it to adapter/unet_lora/ (for loaders that do not apply it)")
     parser.add_argument("--trust-remote-code", action="store_true", help="record that the LLM may run the code "
                         "its hub repository ships (Baichuan2 needs it); off unless given")
     parser.add_argument("--force", action="store_true", help="replace an existing OUT (only once the new one is complete)")
@@ -37,9 +39,12 @@ def register(subparsers) -> None:
 
 def convert(args: argparse.Namespace) -> int:
     from llmdiff import convert as conversions
+    from llmdiff.errors import UserError
 
+    if args.fuse_unet_lora and args.release != "lavi-bridge":
+        raise UserError(f"--fuse-unet-lora is for lavi-bridge; {args.release} ships no UNet LoRA")
     options = conversions.ConvertOptions(llm=args.llm, base=args.base, variant=args.variant, unet=args.unet,
-                                         trust_remote_code=args.trust_remote_code)
+                                         fuse_unet_lora=args.fuse_unet_lora, trust_remote_code=args.trust_remote_code)
     if args.dry_run:
         from pathlib import Path
 

@@ -17,6 +17,8 @@ from llmdiff.loading import check_source, user_errors
 
 WEIGHTS_STEM = {"diffusers": "diffusion_pytorch_model", "transformers": "model"}
 TOKENIZER_AND_CONFIG_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
+UNUSED = ("safety_checker", "feature_extractor")
+"""pipeline components llmdiff never runs; left out of a converted base/"""
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -34,20 +36,21 @@ def has_weights(folder: Path) -> bool:
     return any(item.suffix in (".safetensors", ".bin") for item in folder.iterdir() if item.is_file())
 
 
-def weight_files(folder: Path, library: str = "diffusers") -> list[Path]:
-    """The weight files of one model folder: safetensors (one file or shards), else its pickle."""
-    stem = WEIGHTS_STEM[library]
-    single = folder / f"{stem}.safetensors"
-    if single.is_file():
-        return [single]
-    index = folder / f"{stem}.safetensors.index.json"
-    if index.is_file():
-        shards = sorted(set(read_json(index, "weight index").get("weight_map", {}).values()))
-        return [require(folder / shard, f"weight shard of '{folder}'") for shard in shards]
-    for name in (f"{stem}.bin", "pytorch_model.bin"):
+def weight_files(folder: Path) -> list[Path]:
+    """The weight files of one model folder (diffusers' or transformers' names): safetensors, one file or
+    shards, else its pickle."""
+    for stem in WEIGHTS_STEM.values():
+        single = folder / f"{stem}.safetensors"
+        if single.is_file():
+            return [single]
+        index = folder / f"{stem}.safetensors.index.json"
+        if index.is_file():
+            shards = sorted(set(read_json(index, "weight index").get("weight_map", {}).values()))
+            return [require(folder / shard, f"weight shard of '{folder}'") for shard in shards]
+    for name in ("diffusion_pytorch_model.bin", "pytorch_model.bin"):
         if (folder / name).is_file():
             return [folder / name]
-    raise UserError(f"'{folder}' has no weights ({stem}.safetensors or {stem}.bin)")
+    raise UserError(f"'{folder}' has no weights (diffusion_pytorch_model.safetensors or .bin)")
 
 
 def header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
@@ -89,24 +92,22 @@ def check_diffusers_model(folder: Path, model_class, what: str) -> int:
     return parameter_count(found)
 
 
-def copy_model_folder(source: Path, target: Path, library: str = "diffusers") -> None:
+def copy_model_folder(source: Path, target: Path) -> None:
     """Copy a model folder's configs and its weights as safetensors (a pickle is converted)."""
     from safetensors.torch import save_file
 
     target.mkdir(parents=True, exist_ok=True)
-    for item in sorted(source.iterdir()):
-        if item.is_file() and item.suffix in TOKENIZER_AND_CONFIG_SUFFIXES and not item.name.endswith(".index.json"):
+    for item in sorted(source.iterdir()):  # configs, and a shard index beside its shards
+        if item.is_file() and item.suffix in TOKENIZER_AND_CONFIG_SUFFIXES:
             shutil.copyfile(item, target / item.name)
-    files = weight_files(source, library)
+    files = weight_files(source)
     if files[0].suffix == ".safetensors":
         for file in files:
             shutil.copyfile(file, target / file.name)
-        index = source / f"{WEIGHTS_STEM[library]}.safetensors.index.json"
-        if index.is_file():
-            shutil.copyfile(index, target / index.name)
         return
+    stem = "model" if files[0].name == "pytorch_model.bin" else "diffusion_pytorch_model"
     state = {name: tensor.contiguous() for name, tensor in read_weights(files[0]).items()}
-    save_file(state, str(target / f"{WEIGHTS_STEM[library]}.safetensors"), metadata={"format": "pt"})
+    save_file(state, str(target / f"{stem}.safetensors"), metadata={"format": "pt"})
 
 
 def local_pipeline(base: str) -> Path:
@@ -116,11 +117,15 @@ def local_pipeline(base: str) -> Path:
     if path.exists():
         require(path / "model_index.json", f"diffusers pipeline at '{path}' (model_index.json)")
         return path
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download
 
     with user_errors("base model", base):
-        return Path(snapshot_download(base, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"],
-                                      ignore_patterns=["*.fp16.safetensors", "*/*.fp16.safetensors"]))
+        # Only the pipeline's own component folders: hub repos also hold single-file checkpoints and variants.
+        components = pipeline_components(Path(hf_hub_download(base, "model_index.json")).parent)
+        patterns = [f"{name}/*.{suffix}" for name, spec in components.items() if spec and name not in UNUSED
+                    for suffix in ("json", "txt", "model", "safetensors")]
+        return Path(snapshot_download(base, allow_patterns=["model_index.json", *patterns],
+                                      ignore_patterns=["*.fp16.safetensors", "*.non_ema.safetensors"]))
 
 
 def pipeline_components(folder: Path) -> dict[str, tuple[str, str] | None]:
@@ -133,21 +138,22 @@ def pipeline_components(folder: Path) -> dict[str, tuple[str, str] | None]:
     }
 
 
-def copy_pipeline(source: Path, target: Path, replace: dict[str, Path] | None = None, drop: tuple[str, ...] = ()) -> None:
-    """Copy a diffusers pipeline folder, components in `replace` taken from other folders, `drop`ped ones
-    left empty in model_index.json; weights as safetensors only."""
+def copy_pipeline(source: Path, target: Path, replace: dict[str, Path] | None = None) -> None:
+    """Copy a diffusers pipeline folder, components in `replace` taken from other folders, the safety
+    checker left out (llmdiff never runs it); weights as safetensors only."""
     replace = replace or {}
     index = read_json(source / "model_index.json", "pipeline index")
     target.mkdir(parents=True, exist_ok=True)
     for name, spec in pipeline_components(source).items():
         if spec is None:
             continue
-        if name in drop:
+        if name in UNUSED:
             index[name] = [None, None]
+            index["requires_safety_checker"] = False
             continue
         folder = require(replace.get(name, source / name), f"{name} of the pipeline")
         if has_weights(folder):
-            copy_model_folder(folder, target / name, library=spec[0] if spec[0] in WEIGHTS_STEM else "diffusers")
+            copy_model_folder(folder, target / name)
         else:  # a tokenizer or scheduler: settings files only
             (target / name).mkdir(parents=True)
             for item in sorted(folder.iterdir()):

@@ -28,11 +28,11 @@ from llmdiff.convert.plan import Conversion, ConvertOptions, Part
 from llmdiff.convert.tensors import parameter_count, read_weights, require
 from llmdiff.convert.text_config import text_settings, write_text_settings
 from llmdiff.errors import UserError
+from llmdiff.unet_lora import UNET_LORA_DIR, apply_unet_lora
 
 DEFAULT_BASE = "CompVis/stable-diffusion-v1-4"
 UNET_LORA_CLASSES = frozenset({"ResnetBlock2D", "CrossAttention", "Attention", "GEGLU"})
 """the classes the release's scripts inject LoRA into (VIS_REPLACE_MODULES)"""
-UNET_LORA_DIR = "unet_lora"
 WHAT = "a LaVi-Bridge TextAdapter"
 
 
@@ -110,6 +110,8 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
         write_text_settings(adapter, settings)
         write_peft_lora(adapter / "llm_lora", text_lora, peft_lora_config(text_rank, text_targets, llm))
         write_unet_lora(adapter / UNET_LORA_DIR, unet_lora, unet_rank)
+        if options.fuse_unet_lora:
+            fuse_into_base(target / "base", adapter)
 
     return Conversion(
         release=f"LaVi-Bridge {name}",
@@ -125,7 +127,28 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
             Part("base/", unet_params, f"copy of {options.base or DEFAULT_BASE}"),
             Part("adapter/ (LaViBridgeConnector)", parameter_count(state)),
             Part("adapter/llm_lora/ (peft)", parameter_count(text_lora)),
-            Part(f"adapter/{UNET_LORA_DIR}/pytorch_lora_weights.safetensors (diffusers LoRA)", parameter_count(unet_lora)),
+            Part("base/unet/ with the UNet LoRA folded in" if options.fuse_unet_lora else
+                 f"adapter/{UNET_LORA_DIR}/pytorch_lora_weights.safetensors (diffusers LoRA)", parameter_count(unet_lora)),
             Part("adapter/text_encoder_config.json", None, f"LLM {llm}"),
         ],
     )
+
+
+def fuse_into_base(base: Path, adapter: Path) -> None:
+    """Fold the UNet LoRA into base/unet (in the UNet's stored dtype) and drop the LoRA folder: the base is
+    then the release's UNet for any loader, with nothing left to apply."""
+    import shutil
+
+    from diffusers import StableDiffusionPipeline
+    from safetensors import safe_open
+
+    weights = weight_files(base / "unet")
+    with safe_open(str(weights[0]), framework="pt") as file:
+        dtype = file.get_tensor(next(iter(file.keys()))).dtype
+    pipeline = StableDiffusionPipeline.from_pretrained(base, torch_dtype=dtype, use_safetensors=True,
+                                                       text_encoder=None, tokenizer=None, safety_checker=None)
+    apply_unet_lora(pipeline, adapter, fuse=True)
+    for file in weights:
+        file.unlink()
+    pipeline.unet.save_pretrained(base / "unet", safe_serialization=True)
+    shutil.rmtree(adapter / UNET_LORA_DIR)

@@ -20,6 +20,8 @@ class ConvertOptions:
     LaVi-Bridge llama2_unet/t5_unet"""
     unet: str | None = None
     """OmniDiffusion: unet or unet_ema"""
+    fuse_unet_lora: bool = False
+    """LaVi-Bridge: fold the UNet LoRA into base/unet instead of writing adapter/unet_lora/"""
     trust_remote_code: bool = False
     """record that the LLM may run its own code from the hub (Baichuan2); never set silently"""
 
