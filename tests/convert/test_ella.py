@@ -70,3 +70,26 @@ def test_generates_through_the_stock_pipeline_with_the_connector_run_at_each_ste
                  generator=torch.Generator().manual_seed(0)).images
     assert image.shape == (1, 32, 32, 3) and image.std() > 0
     assert len(set(seen)) == 2  # the connector ran at two different timesteps
+
+
+def test_base_copy_leaves_out_the_safety_checker(ella_release, tiny_models, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    base = tmp_path / "sd"
+    shutil.copytree(tiny_models["sd"], base)
+    index = json.loads((base / "model_index.json").read_text())
+    index.update(safety_checker=["stable_diffusion", "StableDiffusionSafetyChecker"],
+                 feature_extractor=["transformers", "CLIPImageProcessor"], requires_safety_checker=True)
+    (base / "model_index.json").write_text(json.dumps(index))
+    for name in ("safety_checker", "feature_extractor"):
+        (base / name).mkdir()
+        (base / name / "config.json").write_text("{}")
+    save_file({"w": torch.zeros(2)}, str(base / "safety_checker" / "model.safetensors"))
+    convert("ella", ella_release["file"], tmp_path / "m", ConvertOptions(llm=str(tiny_models["llama"]), base=str(base)))
+    written = json.loads((tmp_path / "m" / "base" / "model_index.json").read_text())
+    assert written["safety_checker"] == [None, None] and written["requires_safety_checker"] is False
+    assert not (tmp_path / "m" / "base" / "safety_checker").exists()
+    assert sorted(p.name for p in (tmp_path / "m" / "base").iterdir()) == [
+        "model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"]
