@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -143,3 +144,39 @@ def test_converted_model_generates_through_the_stock_pipeline(converted, tiny_mo
     image = pipe(prompt_embeds=embeds[:1], negative_prompt_embeds=embeds[1:], num_inference_steps=2, height=32,
                  width=32, output_type="np", generator=torch.Generator().manual_seed(0)).images
     assert image.shape == (1, 32, 32, 3) and image.std() > 0
+
+
+def test_t5_unet_variant_maps_the_t5_attention_lora_onto_the_encoder_llmdiff_runs(lavi_release, tiny_models, tmp_path):
+    """t5_unet: the release injects into T5EncoderModel's T5Attention layers (q, k, v, o); llmdiff runs the
+    encoder stack of the T5 model, so the LoRA is named for it and equals the release's injection there."""
+    from transformers import AutoModel, T5Config, T5EncoderModel, T5Model
+
+    from conftest import random_lora_list, randomise
+    from llmdiff.connectors import build_connector
+    from llmdiff.llm_lora import merge_llm_lora
+
+    torch.manual_seed(0)
+    t5_dir = tmp_path / "t5"
+    T5Model(T5Config(vocab_size=50, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)).save_pretrained(t5_dir)
+    folder = tmp_path / "LaVi-Bridge" / "t5_unet"
+    (folder / "adapter").mkdir(parents=True)
+    adapter = randomise(build_connector("lavi_bridge", 32, 768, hidden_dim=40), seed=9)
+    torch.save(adapter.state_dict(), folder / "adapter" / "diffusion_pytorch_model.bin")
+    (folder / "adapter" / "config.json").write_text(json.dumps({"in_dim": 32, "int_dim": 40, "out_dim": 768}))
+    reference = T5EncoderModel.from_pretrained(t5_dir)
+    walk = reference_lora_walk(reference, {"T5Attention"})
+    assert len(walk) == 8  # q, k, v, o of 2 layers; the relative-position embedding is not a Linear
+    text_list = random_lora_list(walk, seed=10)
+    torch.save(text_list, folder / "lora_text.pt")
+    shutil.copy(lavi_release["folder"] / "lora_vis.pt", folder / "lora_vis.pt")
+    out = tmp_path / "m"
+    convert("lavi-bridge", tmp_path / "LaVi-Bridge", out,
+            ConvertOptions(llm=str(t5_dir), base=str(tiny_models["sd"]), variant="t5_unet"))
+    config = json.loads((out / "adapter" / "llm_lora" / "adapter_config.json").read_text())
+    assert config["target_modules"] == ["k", "o", "q", "v"]
+    ours = merge_llm_lora(AutoModel.from_pretrained(t5_dir).get_encoder(), out / "adapter" / "llm_lora")
+    merge_reference_lora(walk, text_list)
+    ids = torch.tensor([[3, 7, 11, 1]])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(input_ids=ids).last_hidden_state, reference(input_ids=ids).last_hidden_state,
+                                   atol=1e-4, rtol=1e-4)

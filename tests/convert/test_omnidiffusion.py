@@ -69,3 +69,11 @@ def test_generates_through_the_stock_sdxl_pipeline(converted, tiny_models):
                  num_inference_steps=2, height=32, width=32, output_type="np",
                  generator=torch.Generator().manual_seed(0)).images
     assert image.shape == (1, 32, 32, 3) and image.std() > 0
+
+
+def test_a_stage_folder_itself_is_accepted(omni_release, tiny_models, tmp_path):
+    from llmdiff.convert import prepare
+
+    conversion = prepare("omnidiffusion", omni_release["root"] / "stage-2", ConvertOptions(base=str(tiny_models["sdxl"])))
+    assert conversion.release == "OmniDiffusion stage-2"
+    assert conversion.reads[0].parameters == sum(t.numel() for t in omni_release["states"]["stage-2"].values())
