@@ -194,3 +194,17 @@ def test_crash_while_writing_leaves_nothing(tiny_models, ella_release, tmp_path,
                 ConvertOptions(llm=str(tiny_models["llama"]), base=str(tiny_models["sd"])))
     assert list(tmp_path.iterdir()) == []
     assert text_config.write_text_settings is not fail
+
+
+def test_output_that_would_replace_what_it_reads(capsys, tiny_models, lavi_release, tmp_path):
+    release = tmp_path / "release"
+    shutil.copytree(lavi_release["root"], release)
+    code, err = run(capsys, "lavi-bridge", release, "-o", release, "--force", "--llm", tiny_models["llama"],
+                    "--base", tiny_models["sd"])
+    assert code == 2 and "would replace the release" in err
+    assert (release / "llama2_unet" / "lora_vis.pt").is_file()
+
+
+def test_omnidiffusion_needs_an_sdxl_base(capsys, tiny_models, omni_release, tmp_path):
+    assert_refused(capsys, tmp_path / "out", "omnidiffusion", omni_release["root"], "--base", tiny_models["sd"],
+                   says="is not an SDXL pipeline")

@@ -52,6 +52,10 @@ def convert(release: str, source: str | os.PathLike, output: str | os.PathLike,
     and only once the new one is complete."""
     output = Path(output).expanduser()
     check_output(output, force)
+    options = options or ConvertOptions()
+    for name, path in (("the release", source), ("--base", options.base), ("--llm", options.llm)):
+        if path is not None and Path(path).expanduser().exists() and _within(Path(path).expanduser(), output):
+            raise UserError(f"output '{output}' would replace {name} '{path}' it reads; choose another output")
     conversion = prepare(release, source, options)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
@@ -62,3 +66,8 @@ def convert(release: str, source: str | os.PathLike, output: str | os.PathLike,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return conversion
+
+
+def _within(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents

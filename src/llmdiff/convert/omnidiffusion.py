@@ -71,6 +71,9 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
         if llm_width(config) != llm_dim:
             raise UserError(f"the LLM '{llm}' has width {llm_width(config)}, but '{file}' reads width {llm_dim}")
     base = local_pipeline(options.base or DEFAULT_BASE)
+    if BaseModelInfo.from_unet_config(read_json(base / "unet" / "config.json", "base UNet config")).family != "sdxl":
+        raise UserError(f"the base model '{base}' is not an SDXL pipeline; OmniDiffusion takes its VAE and "
+                        "scheduler from SDXL")
     settings = text_settings(llm, layers=[-1], max_length=PROMPT_TOKENS + 2, add_bos=True, add_eos=True,
                              drop_eos=True, dtype="bfloat16", trust_remote_code=options.trust_remote_code)
 
