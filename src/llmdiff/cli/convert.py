@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         help="turn a published LLM-conditioned model into an llmdiff model folder",
         description="Read a published release as downloaded and write an llmdiff model folder (base/ + adapter/) "
         "that `llmdiff generate --model OUT` loads. Every tensor is checked against the model it fills; weights are "
-        "written as safetensors (a pickled release file is read with PyTorch's weights-only loader, which runs no code). The output "
+        "written as safetensors (a pickled release file is read with PyTorch's weights-only loader, which runs "
+        "no code). The output "
         "appears only once complete. See docs/models.md for what to download.",
     )
     parser.add_argument("release", choices=RELEASE_NAMES, help="which published system SRC is")

@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from llmdiff.convert.tensors import check_tensors, parameter_count, read_weights, require
+from llmdiff.convert.tensors import check_tensors, one_line, parameter_count, read_weights, require, shapes
 from llmdiff.errors import UserError
 from llmdiff.loading import check_source, user_errors
 
@@ -26,7 +26,7 @@ def read_json(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"'{path}' is not readable JSON: {' '.join(str(error).split())[:200]}") from error
+        raise UserError(f"'{path}' is not readable JSON: {one_line(error)}") from error
     if not isinstance(data, dict):
         raise UserError(f"'{path}' does not hold a JSON object")
     return data
@@ -66,8 +66,8 @@ def header_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
             with safe_open(str(file), framework="pt") as weights:
                 found.update({name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()})
         except Exception as error:  # a cut or garbled file
-            detail = " ".join(str(error).split())[:200]
-            raise UserError(f"'{file}' is not an intact safetensors file (cut short or another format?): {detail}") from error
+            raise UserError(f"'{file}' is not an intact safetensors file (cut short or another format?): "
+                            f"{one_line(error)}") from error
     return found
 
 
@@ -79,13 +79,13 @@ def meta_model(model_class, config: dict, source: Path):
         with init_empty_weights(include_buffers=False):
             return model_class.from_config(config)
     except Exception as error:
-        raise UserError(f"'{source}' does not describe a {model_class.__name__}: {' '.join(str(error).split())[:200]}") from error
+        raise UserError(f"'{source}' does not describe a {model_class.__name__}: {one_line(error)}") from error
 
 
 def check_diffusers_model(folder: Path, model_class, what: str) -> int:
     """Check a diffusers model folder's weights against its config.json; returns its parameter count."""
     config = read_json(folder / "config.json", f"{what} config")
-    expected = {name: tuple(t.shape) for name, t in meta_model(model_class, config, folder / "config.json").state_dict().items()}
+    expected = shapes(meta_model(model_class, config, folder / "config.json").state_dict())
     files = weight_files(folder)
     found = header_shapes(files)
     check_tensors(files[0] if len(files) == 1 else folder, found, expected, what)

@@ -21,8 +21,15 @@ from llmdiff.convert.diffusers_folders import (
     read_json,
     weight_files,
 )
-from llmdiff.convert.llm import llm_config, llm_width, meta_text_model
-from llmdiff.convert.lora import lora_targets, name_lora_list, peft_lora_config, target_names, write_peft_lora, write_unet_lora
+from llmdiff.convert.llm import llm_config, llm_width, meta_text_model, recorded_llm
+from llmdiff.convert.lora import (
+    lora_targets,
+    name_lora_list,
+    peft_lora_config,
+    target_names,
+    write_peft_lora,
+    write_unet_lora,
+)
 from llmdiff.convert.pickles import read_pickled_tensor_list
 from llmdiff.convert.plan import Conversion, ConvertOptions, Part
 from llmdiff.convert.tensors import parameter_count, read_weights, require
@@ -79,7 +86,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
                         f"{(llm_dim, hidden_dim, cond_dim)}")
     connector = checked_connector(state, adapter_file, WHAT, "lavi_bridge", llm_dim, cond_dim, hidden_dim=hidden_dim)
 
-    llm = options.llm or variant.llm
+    llm = recorded_llm(options.llm or variant.llm)
     config = llm_config(llm, options.trust_remote_code)
     if llm_width(config) != llm_dim:
         raise UserError(f"the LLM '{llm}' has width {llm_width(config)}, but '{adapter_file}' reads width {llm_dim}")

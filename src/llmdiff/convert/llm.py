@@ -38,3 +38,10 @@ def meta_text_model(config, source: str):
 def local_or_none(spec: str) -> Path | None:
     path = Path(spec).expanduser()
     return path if path.is_dir() else None
+
+
+def recorded_llm(spec: str) -> str:
+    """The LLM spec as the model folder records it: a local folder as an absolute path (the folder is used
+    from anywhere), a hub id as it is."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec

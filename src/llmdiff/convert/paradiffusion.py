@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 from llmdiff.convert.diffusers_folders import check_diffusers_model, copy_model_folder, read_json, weight_files
-from llmdiff.convert.llm import llm_config, llm_width, meta_text_model
+from llmdiff.convert.llm import llm_config, llm_width, meta_text_model, recorded_llm
 from llmdiff.convert.plan import Conversion, ConvertOptions, Part
-from llmdiff.convert.tensors import check_tensors, parameter_count, read_weights, require, shapes
+from llmdiff.convert.tensors import check_tensors, one_line, parameter_count, read_weights, require, shapes
 from llmdiff.convert.text_config import text_settings, write_text_settings
 from llmdiff.errors import UserError
 
@@ -43,7 +43,7 @@ def _lora_state(lora_dir: Path, model) -> tuple[dict, dict, int]:
         config.inference_mode = True
         expected = shapes(get_peft_model_state_dict(get_peft_model(model, config)))
     except Exception as error:
-        raise UserError(f"'{lora_dir / 'adapter_config.json'}' is not a LoRA of this LLM: {' '.join(str(error).split())[:200]}") from error
+        raise UserError(f"'{lora_dir / 'adapter_config.json'}' is not a LoRA of this LLM: {one_line(error)}") from error
     check_tensors(files[0], shapes(state), expected, "a LoRA of the release's LLM")
     return state, settings, parameter_count(state)
 
@@ -67,11 +67,12 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     info = BaseModelInfo.from_unet_config(unet_config)
     reads_width = unet_config.get("encoder_hid_dim") or info.cond_dim
 
-    llm = options.llm or DEFAULT_LLM
+    llm = recorded_llm(options.llm or DEFAULT_LLM)
     config_source = options.llm or str(require(source / RELEASE_LLM, f"'{RELEASE_LLM}/' folder (LLM)"))
     config = llm_config(config_source, options.trust_remote_code)
     if llm_width(config) != reads_width:
-        raise UserError(f"the LLM '{config_source}' has width {llm_width(config)}, but '{unet_dir}' reads width {reads_width}")
+        raise UserError(f"the LLM '{config_source}' has width {llm_width(config)}, but '{unet_dir}' reads width "
+                        f"{reads_width}")
     lora_state, lora_settings, lora_params = _lora_state(lora_dir, meta_text_model(config, config_source))
     lora_settings.update(base_model_name_or_path=llm, inference_mode=True)
     settings = text_settings(llm, layers=[-1], max_length=256, pad_to_max_length=True,
@@ -100,12 +101,14 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
             index.update(safety_checker=empty, feature_extractor=empty, image_encoder=empty, requires_safety_checker=False)
         (base / "model_index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         adapter = target / "adapter"
-        build_connector("identity", reads_width, reads_width, info.pooled_dim).save_pretrained(adapter, safe_serialization=True)
+        identity = build_connector("identity", reads_width, reads_width, info.pooled_dim)
+        identity.save_pretrained(adapter, safe_serialization=True)
         write_text_settings(adapter, settings)
         (adapter / "llm_lora").mkdir()
         save_file({key: value.contiguous() for key, value in lora_state.items()},
                   str(adapter / "llm_lora" / "adapter_model.safetensors"), metadata={"format": "pt"})
-        (adapter / "llm_lora" / "adapter_config.json").write_text(json.dumps(lora_settings, indent=2) + "\n", encoding="utf-8")
+        settings_text = json.dumps(lora_settings, indent=2) + "\n"
+        (adapter / "llm_lora" / "adapter_config.json").write_text(settings_text, encoding="utf-8")
 
     return Conversion(
         release=f"ParaDiffusion {unet_name}",

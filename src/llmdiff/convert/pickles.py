@@ -29,7 +29,8 @@ def _load(path: Path) -> object:
             raise UserError(f"'{path}' holds objects other than tensors and plain containers; they are refused "
                             "unread, since unpickling them could run code") from error
         detail = detail.split(". ")[0][:200] or type(error).__name__
-        raise UserError(f"'{path}' is not a readable PyTorch checkpoint (cut short or another format?): {detail}") from error
+        raise UserError(f"'{path}' is not a readable PyTorch checkpoint (cut short or another format?): "
+                        f"{detail}") from error
 
 
 def read_pickled_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

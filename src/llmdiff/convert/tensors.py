@@ -23,8 +23,8 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as error:  # safetensors raises its own error type for a cut or garbled file
-        detail = " ".join(str(error).split())[:200]
-        raise UserError(f"'{path}' is not an intact safetensors file (cut short or another format?): {detail}") from error
+        raise UserError(f"'{path}' is not an intact safetensors file (cut short or another format?): "
+                        f"{one_line(error)}") from error
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -35,6 +35,11 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix in PICKLE_SUFFIXES:
         return read_pickled_state_dict(path)
     raise UserError(f"'{path}' is neither a safetensors file nor a PyTorch checkpoint")
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, cut to `limit` characters."""
+    return " ".join(str(error).split())[:limit] or type(error).__name__
 
 
 def shapes(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
