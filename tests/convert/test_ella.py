@@ -23,6 +23,7 @@ def test_round_trip_and_strict_load(converted, ella_release):
     assert all(torch.equal(saved[name], tensor) for name, tensor in ella_release["state"].items())
     assert all(tensor.dtype == torch.float16 for tensor in saved.values())
     connector = load_connector(converted / "adapter")
+    connector.load_state_dict(saved, strict=True)
     assert type(connector).__name__ == "ELLAConnector" and connector.timestep_aware
     assert connector.config["num_layers"] == 2 and connector.config["num_latents"] == 8
 

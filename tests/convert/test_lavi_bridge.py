@@ -45,6 +45,7 @@ def test_connector_round_trip(converted, lavi_release):
     for name, tensor in lavi_release["adapter"].items():
         assert torch.equal(saved[name], tensor), name
     connector = load_connector(converted / "adapter")
+    connector.load_state_dict(saved, strict=True)
     assert type(connector).__name__ == "LaViBridgeConnector"
     assert (connector.llm_dim, connector.cond_dim) == (64, 768)
 

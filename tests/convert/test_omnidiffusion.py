@@ -23,6 +23,7 @@ def test_round_trip_and_strict_load(converted, omni_release):
     assert saved.keys() == source.keys()
     assert all(torch.equal(saved[name], tensor) for name, tensor in source.items())
     connector = load_connector(converted / "adapter")
+    connector.load_state_dict(saved, strict=True)
     assert type(connector).__name__ == "OmniDiffusionConnector"
     assert (connector.llm_dim, connector.cond_dim, connector.pooled_dim) == (64, 64, 1280)
     assert connector.config["num_queries"] == 7 and connector.config["ff_dim"] == 96
