@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "llmdiff.cli.generate",
     "llmdiff.cli.train",
     "llmdiff.cli.merge",
+    "llmdiff.cli.convert",
     "llmdiff.cli.data",
     "llmdiff.cli.serve",
     "llmdiff.cli.eval",
