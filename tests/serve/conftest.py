@@ -20,13 +20,17 @@ def serve_pipe(tiny_models, tiny_adapter_config):
 
 @pytest.fixture
 def make_app(serve_pipe, tmp_path):
-    """`make_app(with_page=False, **ServeConfig fields)` → (FastAPI app, output dir)."""
+    """`make_app(with_page=False, **ServeConfig fields)` → (FastAPI app, output dir); `limits=Limits()`
+    measures the work budget on this machine, as the server does."""
     from llmdiff.serve.app import build_app
     from llmdiff.serve.config import ServeConfig
     from llmdiff.serve.generation import ImageGenerator
+    from llmdiff.serve.limits import Limits
 
     def make(with_page: bool = False, **overrides):
-        options = {"output_dir": tmp_path / "outputs", "default_steps": 2, **overrides}
+        # TestClient's requests name the host "testserver"; tests of the Host check pass their own list.
+        options = {"output_dir": tmp_path / "outputs", "default_steps": 2, "allowed_hosts": ("testserver",),
+                   "limits": Limits(max_work=10**12), **overrides}
         config = ServeConfig(**options)
         generator = ImageGenerator(serve_pipe, config.output_dir, {"base": "tiny-sd", "llm": "tiny-llama"})
         return build_app(config, generator, with_page=with_page), config.output_dir

@@ -15,6 +15,7 @@ from llmdiff.serve.api import ServerState
 from llmdiff.serve.examples import EXAMPLES
 from llmdiff.serve.limits import GenerationSettings
 from llmdiff.serve.queue import QueueFull, RequestTimedOut, ServerClosing
+from llmdiff.text_encoder import validate_prompt
 
 CSS = """
 #prompt textarea { font-size: 1.05rem; line-height: 1.45; }
@@ -93,6 +94,10 @@ def build_page(state: ServerState) -> gr.Blocks:
 
 def token_note(generator, prompt: str) -> str:
     """'123 / 250 tokens', with a warning when the encoder will cut the prompt."""
+    try:
+        validate_prompt(prompt or "")
+    except UserError as error:
+        return f"⚠️ {error}"
     report = generator.count_tokens(prompt or "")
     if not report.dropped:
         return f"{report.tokens} / {report.limit} tokens"
@@ -118,7 +123,7 @@ def _generate(state: ServerState, prompt, negative, steps, guidance, seed, rando
     try:
         if not settings.prompts[0].strip():
             raise UserError("write a prompt first")
-        state.config.limits.check(settings)
+        state.config.limits.check(settings, state.generator.default_side)
         job = state.queue.submit(partial(state.generator.run, settings), state.config.request_timeout_s)
     except (UserError, QueueFull, ServerClosing) as error:
         raise gr.Error(str(error)) from None
