@@ -102,3 +102,49 @@ def live_server(serve_pipe, tiny_models, tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+class ThreadServer:
+    """The real uvicorn server (`llmdiff.serve.app.uvicorn_config`) in a thread of the test process."""
+
+    def __init__(self, app, config, **overrides):
+        import threading
+
+        import uvicorn
+
+        from llmdiff.serve.app import uvicorn_config
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn_config(app, config, port=self.port, **overrides))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def thread_server(make_app):
+    """`thread_server(with_page=False, **ServeConfig fields)` → a started `ThreadServer` (stopped after the test)."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+
+        def start(with_page: bool = False, **overrides):
+            overrides.setdefault("allowed_hosts", ())  # the loopback names, as a real start has
+            app, _ = make_app(with_page=with_page, **overrides)
+            return stack.enter_context(ThreadServer(app, app.state.serve.config))
+
+        yield start
