@@ -318,6 +318,7 @@ def test_token_redirect_stays_on_this_server(make_app):
             # A full URL, so the client sends `//evil.example/` as the path instead of reading a host from it.
             response = client.get(f"http://testserver{path}?token={TOKEN}", follow_redirects=False)
             assert response.status_code == 303 and response.headers["location"] == location, path
+        client.cookies.clear()
         posted = client.post(f"/api/generate?token={TOKEN}", json={"prompt": PROMPT, **SMALL}, follow_redirects=False)
         assert posted.status_code == 401 and "Authorization: Bearer" in posted.json()["error"]
 
