@@ -75,6 +75,7 @@ def live_server(serve_pipe, tiny_models, tmp_path_factory):
         sys.executable, "-c", launcher, "serve", "--base", str(tiny_models["sd"]), "--adapter", str(root / "adapter"),
         "--port", str(port), "--output-dir", str(root / "outputs"), "--default-steps", "2",
         "--max-waiting", "4", "--timeout", "30",
+        "--max-client-connections", "64",  # the load test's 50 clients all come from 127.0.0.1
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     log = open(root / "server.log", "w")

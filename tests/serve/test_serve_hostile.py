@@ -52,16 +52,16 @@ def wait_until(condition, seconds: float, step: float = 0.02) -> bool:
 def test_work_budget_is_measured_reported_and_enforced(make_app):
     from llmdiff.serve.limits import Limits
 
+    from llmdiff.serve.budget import max_work
+
     app, _ = make_app(limits=Limits(), request_timeout_s=60)
     with TestClient(app) as client:
         limits = client.get("/api/limits").json()
-        budget, side = limits["max_work"], limits["default_side"]
-        assert isinstance(budget, int) and budget >= side * side  # one step at the model's size fits
-        steps = budget // (side * side) + 1  # one step past the budget at the model's own size
-        if steps <= limits["max_steps"]:
-            over = client.post("/api/generate", json={"prompt": PROMPT, "steps": steps})
-            assert over.status_code == 422, over.text
-            assert f"budget per request is {budget:,}" in over.json()["error"]
+        budget, rate = limits["max_work"], limits["seconds_per_megapixel_step"]
+        assert rate > 0 and budget == max_work(rate, 60) == int(0.5 * 60 / rate * 1e6)
+        side = limits["default_side"]
+        assert budget >= side * side  # one step at the model's own size fits: it took a fraction of 30 s
+        assert app.state.serve.config.limits.max_work == budget  # the limit checked is the one reported
     small = make_app(limits=Limits(max_work=32 * 32 * 2))[0]
     with TestClient(small) as client:
         assert client.post("/api/generate", json={"prompt": PROMPT, "steps": 2, **SMALL}).status_code == 200

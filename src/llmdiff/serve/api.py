@@ -47,6 +47,8 @@ class ServerState:
     config: ServeConfig
     generator: ImageGenerator
     queue: GenerationQueue
+    seconds_per_megapixel_step: float | None = None
+    """the rate the work budget was measured at; None when the operator set the budget"""
 
 
 class GenerateBody(BaseModel):
@@ -115,6 +117,7 @@ def build_router(state: ServerState) -> APIRouter:
             "request_timeout_s": state.config.request_timeout_s,
             "token_limit": state.generator.token_limit,
             "default_side": state.generator.default_side,
+            "seconds_per_megapixel_step": state.seconds_per_megapixel_step,
             # Measured: how long past a deadline or a disconnect the model kept running at most.
             "longest_stop_delay_s": round(state.generator.longest_check_gap_s, 3),
         }

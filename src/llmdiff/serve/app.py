@@ -40,15 +40,17 @@ def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = 
 
     A config whose `limits.max_work` is None gets the budget measured on the device here.
     """
+    rate = None
     if config.limits.max_work is None:
+        from llmdiff.serve.budget import max_work as measure_max_work
         from llmdiff.serve.budget import measure_work_rate
 
-        rate = measure_work_rate(generator, config.default_guidance)
-        limits = dataclasses.replace(config.limits, max_work=rate.max_work(config.request_timeout_s))
+        rate = measure_work_rate(generator, config.default_guidance).seconds_per_megapixel_step
+        limits = dataclasses.replace(config.limits, max_work=measure_max_work(rate, config.request_timeout_s))
         config = dataclasses.replace(config, limits=limits)
-        logger.info("work budget: %d pixel-steps per request (%.3f s per megapixel-step)", limits.max_work,
-                    rate.seconds_per_megapixel_step)
-    state = ServerState(config=config, generator=generator, queue=GenerationQueue(config.max_waiting))
+        logger.info("work budget: %d pixel-steps per request (%.3f s per megapixel-step)", limits.max_work, rate)
+    state = ServerState(config=config, generator=generator, queue=GenerationQueue(config.max_waiting),
+                        seconds_per_megapixel_step=rate)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

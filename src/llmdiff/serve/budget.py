@@ -25,9 +25,10 @@ class WorkRate:
     seconds_per_megapixel_step: float
     """measured: one step at the model's own size, with encode and decode, per million pixels"""
 
-    def max_work(self, timeout_s: float) -> int:
-        """Pixel-steps that fit `BUDGET_SHARE` of `timeout_s` at this rate (at least one pixel-step)."""
-        return max(1, math.floor(BUDGET_SHARE * timeout_s / self.seconds_per_megapixel_step * 1e6))
+
+def max_work(seconds_per_megapixel_step: float, timeout_s: float) -> int:
+    """Pixel-steps that fit `BUDGET_SHARE` of `timeout_s` at this rate (at least one pixel-step)."""
+    return max(1, math.floor(BUDGET_SHARE * timeout_s / seconds_per_megapixel_step * 1e6))
 
 
 def measure_work_rate(generator, guidance: float) -> WorkRate:
