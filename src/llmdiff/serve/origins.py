@@ -15,7 +15,7 @@ from llmdiff.serve.auth import send_json
 
 
 def host_name(value: str) -> str:
-    """The name part of a Host header or an origin's netloc: `[::1]:7860` → `::1`, `Example.com.:80` → `example.com`."""
+    """The name in a Host header or an origin's netloc: `[::1]:7860` → `::1`, `Example.com.:80` → `example.com`."""
     value = value.strip().lower()
     if value.startswith("["):
         return value[1 : value.find("]")] if "]" in value else value
