@@ -34,7 +34,7 @@ from llmdiff.serve.queue import DEADLINE_GRACE_S, GenerationQueue, QueueFull, Re
 logger = logging.getLogger(__name__)
 
 IMAGE_NAME = re.compile(r"[0-9A-Za-z_-]{1,96}\.png")
-"""Names the server gives its images (36 characters); anything else is refused before touching the file system."""
+"""Names the server gives its images (about 30 characters); anything else is refused before touching the disk."""
 
 MAX_IMAGE_BYTES = 64 * 2**20
 """Largest file the image route reads: far above any PNG of the largest allowed size."""
@@ -165,9 +165,10 @@ def build_router(state: ServerState) -> APIRouter:
     def no_such_route(request: Request) -> Response:
         # Any /api path the routes above did not take: 405 where the path exists under another method,
         # else 404; without this the page's catch-all would answer in its own format.
+        elsewhere = {**request.scope, "method": "\0"}  # a method no route takes: a path match is PARTIAL
         allowed = sorted({
             method for route in router.routes
-            if route.path != "/api/{rest:path}" and route.matches({**request.scope, "method": "\0"})[0] is Match.PARTIAL
+            if route.path != "/api/{rest:path}" and route.matches(elsewhere)[0] is Match.PARTIAL
             for method in getattr(route, "methods", ())
         })
         if allowed:
