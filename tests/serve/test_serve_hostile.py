@@ -350,3 +350,32 @@ def test_no_server_paths_in_responses(make_app, tmp_path):
         assert str(tmp_path) not in json.dumps(read_metadata(output_dir / image["name"]))
     assert scrub_paths("File not allowed: /etc/passwd.") == "File not allowed: <path>"
     assert scrub_paths("see /api/images/x.png and http://h/home/x") == "see /api/images/x.png and http://h/home/x"
+
+
+def test_page_images_are_served_without_the_servers_paths(thread_server):
+    """The page's own generate call, through Gradio's queue: its answer names files by an alias only."""
+    from gradio.utils import get_upload_folder
+
+    server = thread_server(with_page=True)
+    cache = str(os.path.realpath(get_upload_folder()))
+    config = httpx.get(f"{server.url}/config", timeout=10).json()
+    (fn_index,) = [d["id"] for d in config["dependencies"] if d.get("api_name") == "page_generate"]
+    session = "hostile-test-session"
+    inputs = [PROMPT, "", 2, 7.5, 5, False, 32, 32, 1]
+    joined = httpx.post(f"{server.url}/gradio_api/queue/join", timeout=10, json={
+        "data": inputs, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+    assert joined.status_code == 200, joined.text
+    stream = []
+    with httpx.stream("GET", f"{server.url}/gradio_api/queue/data", params={"session_hash": session},
+                      timeout=30) as response:
+        for line in response.iter_lines():
+            stream.append(line)
+            if "process_completed" in line:
+                break
+    text = "\n".join(stream)
+    assert "process_completed" in text and '"success": true' in text.replace('"success":true', '"success": true')
+    assert cache not in text and "/page-files/" in text
+    completed = json.loads(next(line for line in stream if "process_completed" in line).removeprefix("data:"))
+    image_url = completed["output"]["data"][0][0]["image"]["url"]
+    image = httpx.get(image_url if image_url.startswith("http") else server.url + image_url, timeout=10)
+    assert image.status_code == 200 and image.content[:4] == b"\x89PNG"

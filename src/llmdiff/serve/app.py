@@ -1,7 +1,7 @@
 """Wiring: the JSON API and the page on one FastAPI app, behind the gates, and the server around it.
 
 Outermost first: every error as JSON (`errors`), the Host check and the same-origin rule (`origins`),
-the token (`auth`), the body limit (`limits`); below the app, uvicorn's protocol with read deadlines
+the token (`auth`), the body limit (`limits`), the page's file alias (`page_files`); below the app, uvicorn's protocol with read deadlines
 and a per-client connection cap (`connections`).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -79,6 +80,11 @@ def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = 
             app, build_page(state), path="/", ssr_mode=False, run_history=False, footer_links=[],
             show_error=True, css=CSS, mcp_server=False, enable_monitoring=False, pwa=False,
         )
+        from gradio.utils import get_upload_folder
+
+        from llmdiff.serve.page_files import PageFileAlias
+
+        app.add_middleware(PageFileAlias, cache_dir=str(Path(get_upload_folder()).resolve()))
     # Added last runs first: refuse a request from elsewhere or without the token before reading its body.
     app.add_middleware(BodySizeLimit, max_bytes=config.limits.max_body_bytes)
     if config.auth_token is not None:
