@@ -379,3 +379,14 @@ def test_page_images_are_served_without_the_servers_paths(thread_server):
     image_url = completed["output"]["data"][0][0]["image"]["url"]
     image = httpx.get(image_url if image_url.startswith("http") else server.url + image_url, timeout=10)
     assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
+
+
+def test_alias_replaces_paths_split_across_chunks():
+    from llmdiff.serve.page_files import _StreamReplacer
+
+    text = b'data: {"path": "/srv/cache dir/a.png", "url": "/gradio_api/file=/srv/cache%20dir/a.png"}\n\n'
+    for size in (1, 3, 7, 100):
+        replacer = _StreamReplacer([(b"/srv/cache dir", b"/page-files"), (b"/srv/cache%20dir", b"/page-files")])
+        chunks = [text[i:i + size] for i in range(0, len(text), size)]
+        out = b"".join(replacer.feed(chunk, final=i == len(chunks) - 1) for i, chunk in enumerate(chunks))
+        assert out == b'data: {"path": "/page-files/a.png", "url": "/gradio_api/file=/page-files/a.png"}\n\n', size
