@@ -51,21 +51,28 @@ def wait_until(condition, seconds: float, step: float = 0.02) -> bool:
 def test_work_budget_is_measured_reported_and_enforced(make_app):
     from llmdiff.serve.limits import Limits
 
-    from llmdiff.serve.budget import max_work
-
     app, _ = make_app(limits=Limits(), request_timeout_s=60)
     with TestClient(app) as client:
         limits = client.get("/api/limits").json()
-        budget, rate = limits["max_work"], limits["seconds_per_megapixel_step"]
-        assert rate > 0 and budget == max_work(rate, 60) == int(0.5 * 60 / rate * 1e6)
-        side = limits["default_side"]
-        assert budget >= side * side  # one step at the model's own size fits: it took a fraction of 30 s
+        budget, rate, side = limits["max_work"], limits["work_rate"], limits["default_side"]
+        assert rate["seconds_per_megapixel_step"] > 0 and rate["fixed_s"] >= 0
+        expected = int((0.5 * 60 - rate["fixed_s"]) / rate["seconds_per_megapixel_step"] * 1e6)
+        assert budget == max(expected, side * side)
+        assert budget >= 2 * side * side  # the default request (two steps at the model's size) fits
         assert app.state.serve.config.limits.max_work == budget  # the limit checked is the one reported
     small = make_app(limits=Limits(max_work=32 * 32 * 2))[0]
     with TestClient(small) as client:
         assert client.post("/api/generate", json={"prompt": PROMPT, "steps": 2, **SMALL}).status_code == 200
         refused = client.post("/api/generate", json={"prompt": PROMPT, "steps": 3, **SMALL})
         assert refused.status_code == 422 and "3,072 pixel-steps" in refused.json()["error"]
+
+
+def test_budget_leaves_room_for_the_fixed_part_of_a_call():
+    from llmdiff.serve.budget import WorkRate
+
+    rate = WorkRate(seconds_per_megapixel_step=2.0, fixed_s=5.0)
+    assert rate.max_work(timeout_s=30) == 5_000_000  # (15 s - 5 s) / 2 s per megapixel-step
+    assert rate.max_work(timeout_s=8, at_least=4096) == 4096  # the fixed part alone outlasts half of 8 s
 
 
 def test_timeout_stops_the_vae_decode_and_frees_the_model(make_app, serve_pipe):

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from llmdiff.errors import UserError
+from llmdiff.serve.budget import WorkRate
 from llmdiff.serve.config import ServeConfig
 from llmdiff.serve.generation import GeneratedImage, ImageGenerator
 from llmdiff.serve.limits import GenerationSettings
@@ -47,8 +48,8 @@ class ServerState:
     config: ServeConfig
     generator: ImageGenerator
     queue: GenerationQueue
-    seconds_per_megapixel_step: float | None = None
-    """the rate the work budget was measured at; None when the operator set the budget"""
+    work_rate: WorkRate | None = None
+    """what the work budget was measured from; None when the operator set the budget"""
 
 
 class GenerateBody(BaseModel):
@@ -117,7 +118,7 @@ def build_router(state: ServerState) -> APIRouter:
             "request_timeout_s": state.config.request_timeout_s,
             "token_limit": state.generator.token_limit,
             "default_side": state.generator.default_side,
-            "seconds_per_megapixel_step": state.seconds_per_megapixel_step,
+            "work_rate": asdict(state.work_rate) if state.work_rate else None,
             # Measured: how long past a deadline or a disconnect the model kept running at most.
             "longest_stop_delay_s": round(state.generator.longest_check_gap_s, 3),
         }

@@ -43,15 +43,15 @@ def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = 
     """
     rate = None
     if config.limits.max_work is None:
-        from llmdiff.serve.budget import max_work as measure_max_work
         from llmdiff.serve.budget import measure_work_rate
 
-        rate = measure_work_rate(generator, config.default_guidance).seconds_per_megapixel_step
-        limits = dataclasses.replace(config.limits, max_work=measure_max_work(rate, config.request_timeout_s))
-        config = dataclasses.replace(config, limits=limits)
-        logger.info("work budget: %d pixel-steps per request (%.3f s per megapixel-step)", limits.max_work, rate)
+        rate = measure_work_rate(generator, config.default_guidance)
+        # One step at the model's own size is always allowed: the timeout still bounds it.
+        budget = rate.max_work(config.request_timeout_s, at_least=generator.default_side**2)
+        config = dataclasses.replace(config, limits=dataclasses.replace(config.limits, max_work=budget))
+        logger.info("work budget: %d pixel-steps per request", budget)
     state = ServerState(config=config, generator=generator, queue=GenerationQueue(config.max_waiting),
-                        seconds_per_megapixel_step=rate)
+                        work_rate=rate)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
