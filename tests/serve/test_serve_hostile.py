@@ -359,6 +359,30 @@ def test_no_server_paths_in_responses(make_app, tmp_path):
     assert scrub_paths("see /api/images/x.png and http://h/home/x") == "see /api/images/x.png and http://h/home/x"
 
 
+def _join_page_generate(url: str, session: str, prompt: str = PROMPT) -> None:
+    config = httpx.get(f"{url}/config", timeout=10).json()
+    (fn_index,) = [d["id"] for d in config["dependencies"] if d.get("api_name") == "page_generate"]
+    joined = httpx.post(f"{url}/gradio_api/queue/join", timeout=10, json={
+        "data": [prompt, "", 2, 7.5, 5, False, 32, 32, 1], "fn_index": fn_index, "session_hash": session,
+        "event_data": None, "trigger_id": None})
+    assert joined.status_code == 200, joined.text
+
+
+def test_page_that_closes_loses_its_running_job(thread_server, serve_pipe):
+    server = thread_server(with_page=True, request_timeout_s=60)
+    health = lambda: httpx.get(f"{server.url}/api/health", timeout=5).json()  # noqa: E731
+    with slowed(serve_pipe.base.unet, 0.05):  # the page's request now takes many seconds
+        _join_page_generate(server.url, "page-that-leaves")
+        with httpx.stream("GET", f"{server.url}/gradio_api/queue/data", params={"session_hash": "page-that-leaves"},
+                          timeout=30) as response:
+            for line in response.iter_lines():
+                if "progress" in line and health()["busy"]:
+                    break  # the model is on it: now the browser goes away
+        left = time.monotonic()
+        assert wait_until(lambda: not health()["busy"], 3.0)
+        assert time.monotonic() - left < 3.0
+
+
 def test_page_images_are_served_without_the_servers_paths(thread_server):
     """The page's own generate call, through Gradio's queue: its answer names files by an alias only."""
     from gradio.utils import get_upload_folder

@@ -50,6 +50,8 @@ class ServerState:
     queue: GenerationQueue
     work_rate: WorkRate | None = None
     """what the work budget was measured from; None when the operator set the budget"""
+    page: object | None = None
+    """the Gradio page, once built (its queue tells when a page's browser has left)"""
 
 
 class GenerateBody(BaseModel):

@@ -107,7 +107,7 @@ class GenerationQueue:
         Raises `RequestTimedOut` once the deadline has passed, and the work's own exceptions.
         """
         while True:
-            # Past the deadline the worker stops the job within a step; the grace covers that step.
+            # Past the deadline the worker stops the job within one module; the grace covers that module.
             remaining = job.deadline + DEADLINE_GRACE_S - time.monotonic()
             if remaining <= 0:
                 job.cancel()
