@@ -186,18 +186,22 @@ def read_image(output_dir, name: str) -> bytes | None:
     """The bytes of a regular file directly in `output_dir`, never through a link; None when there is none."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        directory = os.open(output_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return None
-    try:
-        descriptor = os.open(name, flags, dir_fd=directory)
+        if os.open in os.supports_dir_fd and hasattr(os, "O_NOFOLLOW"):
+            directory = os.open(output_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                descriptor = os.open(name, flags, dir_fd=directory)
+            finally:
+                os.close(directory)
+        else:  # no dir_fd or O_NOFOLLOW here: check for a link first (a race a local user could win)
+            path = os.path.join(output_dir, name)
+            if os.path.islink(path):
+                return None
+            descriptor = os.open(path, flags)
     except OSError as error:
         if error.errno not in (errno.ENOENT, errno.ELOOP, errno.ENAMETOOLONG, errno.EACCES, errno.ENOTDIR,
                                errno.EMLINK):
             logger.warning("image %s could not be opened: %s", name, error.strerror)
         return None
-    finally:
-        os.close(directory)
     try:
         info = os.fstat(descriptor)
         # A hard link could name a file outside the output dir: only files with one name are served.
