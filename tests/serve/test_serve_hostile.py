@@ -133,7 +133,7 @@ def test_idle_sockets_are_capped_per_client_and_closed_after_the_read_timeout(th
 
 
 @pytest.mark.parametrize("part", ["headers", "body"])
-def test_slow_requests_are_cut_off(thread_server, part):
+def test_slow_requests_are_cut_off(thread_server, part, caplog):
     server = thread_server(read_timeout_s=1.0)
     sock = _socket_from("127.0.0.1", server.port)
     head = b"POST /api/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -162,6 +162,7 @@ def test_slow_requests_are_cut_off(thread_server, part):
     finally:
         sock.close()
     assert httpx.get(f"{server.url}/api/health", timeout=5).status_code == 200
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
 # 3. A client that leaves takes its request with it.

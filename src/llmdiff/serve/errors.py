@@ -13,6 +13,8 @@ import os
 import re
 from http import HTTPStatus
 
+from starlette.requests import ClientDisconnect
+
 from llmdiff.serve.auth import send_json
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ class ErrorJson:
 
         try:
             await self.app(scope, receive, rewriting_send)
+        except ClientDisconnect:
+            return  # the client left mid-request (or was cut off for sending too slowly): nobody to answer
         except Exception as error:  # noqa: BLE001 - answered and logged here, the server lives on
             logger.error("%s %s failed: %s: %s", scope.get("method"), scope.get("path", "")[:200],
                          type(error).__name__, scrub_paths(str(error))[:200])
