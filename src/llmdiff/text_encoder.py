@@ -80,6 +80,13 @@ def validate_prompt(prompt: object) -> str:
         raise UserError(f"a prompt must be a string, not {type(prompt).__name__}")
     if "\x00" in prompt:
         raise UserError("the prompt contains a NUL byte")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as error:
+        # A lone UTF-16 surrogate (JSON allows "\ud800") is no character: tokenizers fail on it.
+        raise UserError(
+            f"the prompt contains an unpaired surrogate (U+{ord(prompt[error.start]):04X}) at character {error.start}"
+        ) from None
     if prompt and not prompt.strip():
         raise UserError("the prompt is only whitespace; pass an empty prompt for an unconditional image")
     return prompt

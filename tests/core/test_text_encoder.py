@@ -125,7 +125,10 @@ def test_empty_prompt_is_unconditional(smollm2):
     assert encoded.token_counts == [1]
 
 
-@pytest.mark.parametrize("bad, message", [("   \n", "only whitespace"), ("a\x00b", "NUL"), (3, "must be a string")])
+@pytest.mark.parametrize("bad, message", [
+    ("   \n", "only whitespace"), ("a\x00b", "NUL"), ("a\ud800b", "unpaired surrogate \\(U\\+D800\\) at character 1"),
+    ("\udfff", "unpaired surrogate"), (3, "must be a string"),
+])
 def test_bad_prompts(smollm2, bad, message):
     with pytest.raises(UserError, match=message):
         smollm2.encode([bad])

@@ -20,13 +20,17 @@ def serve_pipe(tiny_models, tiny_adapter_config):
 
 @pytest.fixture
 def make_app(serve_pipe, tmp_path):
-    """`make_app(with_page=False, **ServeConfig fields)` → (FastAPI app, output dir)."""
+    """`make_app(with_page=False, **ServeConfig fields)` → (FastAPI app, output dir); `limits=Limits()`
+    measures the work budget on this machine, as the server does."""
     from llmdiff.serve.app import build_app
     from llmdiff.serve.config import ServeConfig
     from llmdiff.serve.generation import ImageGenerator
+    from llmdiff.serve.limits import Limits
 
     def make(with_page: bool = False, **overrides):
-        options = {"output_dir": tmp_path / "outputs", "default_steps": 2, **overrides}
+        # TestClient's requests name the host "testserver"; tests of the Host check pass their own list.
+        options = {"output_dir": tmp_path / "outputs", "default_steps": 2, "allowed_hosts": ("testserver",),
+                   "limits": Limits(max_work=10**12), **overrides}
         config = ServeConfig(**options)
         generator = ImageGenerator(serve_pipe, config.output_dir, {"base": "tiny-sd", "llm": "tiny-llama"})
         return build_app(config, generator, with_page=with_page), config.output_dir
@@ -71,6 +75,7 @@ def live_server(serve_pipe, tiny_models, tmp_path_factory):
         sys.executable, "-c", launcher, "serve", "--base", str(tiny_models["sd"]), "--adapter", str(root / "adapter"),
         "--port", str(port), "--output-dir", str(root / "outputs"), "--default-steps", "2",
         "--max-waiting", "4", "--timeout", "30",
+        "--max-client-connections", "64",  # the load test's 50 clients all come from 127.0.0.1
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     log = open(root / "server.log", "w")
@@ -98,3 +103,49 @@ def live_server(serve_pipe, tiny_models, tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+class ThreadServer:
+    """The real uvicorn server (`llmdiff.serve.app.uvicorn_config`) in a thread of the test process."""
+
+    def __init__(self, app, config, **overrides):
+        import threading
+
+        import uvicorn
+
+        from llmdiff.serve.app import uvicorn_config
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn_config(app, config, port=self.port, **overrides))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture
+def thread_server(make_app):
+    """`thread_server(with_page=False, **ServeConfig fields)` → a started `ThreadServer` (stopped after the test)."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+
+        def start(with_page: bool = False, **overrides):
+            overrides.setdefault("allowed_hosts", ())  # the loopback names, as a real start has
+            app, _ = make_app(with_page=with_page, **overrides)
+            return stack.enter_context(ThreadServer(app, app.state.serve.config))
+
+        yield start

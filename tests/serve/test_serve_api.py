@@ -220,7 +220,7 @@ def test_token_note_warns_about_truncation(make_app):
     assert long.startswith("⚠️") and "will be dropped (truncated)" in long
 
 
-def test_generator_stops_between_denoising_steps_and_saves_nothing(serve_pipe, tmp_path):
+def test_cancelled_generator_stops_at_its_first_module_and_saves_nothing(serve_pipe, tmp_path):
     from llmdiff.serve import queue
     from llmdiff.serve.generation import ImageGenerator
     from llmdiff.serve.limits import GenerationSettings
@@ -230,5 +230,5 @@ def test_generator_stops_between_denoising_steps_and_saves_nothing(serve_pipe, t
     job.cancel()
     with pytest.raises(queue._Stop):
         generator.run(GenerationSettings(prompts=["a cat"], steps=5, width=32, height=32), job)
-    assert job.steps_done == 1 and job.steps_total == 5
+    assert job.steps_done == 0 and job.steps_total == 5  # stopped in the prompt encoding, before any step
     assert not list(tmp_path.glob("*.png"))

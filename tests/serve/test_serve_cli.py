@@ -68,3 +68,29 @@ def test_default_steps_over_the_limit_is_refused(started):
     args = parse("--default-steps", "50", "--max-steps", "20", "--base", "x")
     with pytest.raises(UserError, match="default steps must be between 1 and 20"):
         serve_cli.serve(args)
+
+
+def test_connection_host_and_budget_options_reach_the_config(started, tmp_path):
+    args = parse("--base", "x", "--output-dir", str(tmp_path), "--allowed-host", "a.example", "--allowed-host",
+                 "B.example.", "--read-timeout", "4", "--max-client-connections", "6", "--max-work", "1000")
+    assert serve_cli.serve(args) == 0
+    config = started["config"]
+    assert config.allowed_hosts == ("a.example", "b.example") and config.host_names() == {"a.example", "b.example"}
+    assert (config.read_timeout_s, config.max_client_connections, config.limits.max_work) == (4.0, 6, 1000)
+    assert serve_cli.serve(parse("--base", "x", "--output-dir", str(tmp_path))) == 0
+    assert started["config"].limits.max_work is None  # measured when the server starts
+    assert started["config"].host_names() == {"127.0.0.1", "localhost", "::1"}
+    with pytest.raises(UserError, match="connections per client must be between 1 and 256, not 0"):
+        serve_cli.serve(parse("--base", "x", "--max-client-connections", "0"))
+    with pytest.raises(UserError, match="read timeout must be positive"):
+        serve_cli.serve(parse("--base", "x", "--read-timeout", "0"))
+    with pytest.raises(UserError, match="limit max_work must be a positive integer, not -1"):
+        serve_cli.serve(parse("--base", "x", "--max-work", "-1"))
+
+
+def test_help_lists_the_new_options(capsys):
+    with pytest.raises(SystemExit):
+        parse("--help")
+    out = capsys.readouterr().out
+    for option in ("--allowed-host", "--read-timeout", "--max-client-connections", "--max-work"):
+        assert option in out

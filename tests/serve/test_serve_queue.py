@@ -110,3 +110,26 @@ def test_close_refuses_new_work_and_fails_waiting_jobs():
         queue.wait(running)
     with pytest.raises(ServerClosing):
         queue.submit(steps(1), timeout_s=5)
+
+
+def test_cancelled_jobs_leave_the_line_at_once_and_the_running_one_stops():
+    queue = GenerationQueue(max_waiting=3)
+    running = queue.submit(steps(1000), timeout_s=30)
+    waiting = [queue.submit(steps(1), timeout_s=30) for _ in range(3)]
+    assert wait_for(lambda: queue.busy and queue.waiting == 3)
+    for job in waiting:
+        job.cancel()
+    assert queue.waiting == 0 and all(job.future.cancelled() for job in waiting)  # at once, not when reached
+    running.cancel()
+    with pytest.raises(RequestTimedOut):
+        queue.wait(running)
+    assert running.steps_done < 100
+    assert wait_for(lambda: not queue.busy)
+    assert queue.wait(queue.submit(steps(2), timeout_s=5)) == 2
+
+
+def wait_for(condition, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()

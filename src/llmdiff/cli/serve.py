@@ -37,12 +37,22 @@ def register(subparsers) -> None:
     server.add_argument("--default-guidance", type=float, help="guidance when a request names none (default: the "
                         "model's, else 7.5)")
     server.add_argument("--no-page", action="store_true", help="serve the JSON API only, without the Gradio page")
+    server.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                        help="a Host name the server answers to, e.g. the name a reverse proxy forwards (repeatable; "
+                        "default: the loopback names on a loopback address, the bound address on another, any on "
+                        "0.0.0.0 or ::)")
+    server.add_argument("--read-timeout", type=float, default=10, help="seconds a connection may take to send a "
+                        "whole request, or stay idle (default 10)")
+    server.add_argument("--max-client-connections", type=int, default=32, help="open connections from one client "
+                        "address; more are refused (default 32)")
 
     limits = parser.add_argument_group("limits per request")
     limits.add_argument("--max-prompt-chars", type=int, default=4000, help="characters per prompt (default 4000)")
     limits.add_argument("--max-images", type=int, default=4, help="images per request (default 4)")
     limits.add_argument("--max-steps", type=int, default=100, help="denoising steps (default 100)")
     limits.add_argument("--max-side", type=int, default=1024, help="pixels per side (default 1024)")
+    limits.add_argument("--max-work", type=int, help="pixel-steps per request, width × height × steps × images "
+                        "(default: measured at start, what this device does in half of --timeout)")
     parser.set_defaults(func=serve)
 
 
@@ -67,6 +77,9 @@ def serve(args: argparse.Namespace) -> int:
         auth_token=args.auth_token or ServeConfig.token_from_env(),
         max_waiting=args.max_waiting,
         request_timeout_s=args.timeout,
+        allowed_hosts=tuple(args.allowed_host),
+        read_timeout_s=args.read_timeout,
+        max_client_connections=args.max_client_connections,
         **{name: value for name, value in (("default_steps", args.default_steps),
                                            ("default_guidance", args.default_guidance)) if value is not None},
         limits=Limits(
@@ -74,6 +87,7 @@ def serve(args: argparse.Namespace) -> int:
             max_images=args.max_images,
             max_steps=args.max_steps,
             max_side=args.max_side,
+            max_work=args.max_work,
         ),
     )  # checked before the model loads: a refused --host fails in a second, not a minute
     # The page's display copies of images live beside the outputs, not in a shared temp dir.

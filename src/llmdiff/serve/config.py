@@ -45,6 +45,15 @@ class ServeConfig:
     default_guidance: float = 7.5
     """guidance when a request names none (and the page's starting value)"""
     limits: Limits = field(default_factory=Limits)
+    allowed_hosts: tuple[str, ...] = ()
+    """Host header names the server answers to; empty: the loopback names on a loopback address, the
+    bound address itself on another, any name on a wildcard address (0.0.0.0, ::), where the token guards"""
+    read_timeout_s: float = 10.0
+    """longest a connection may take to send a whole request (headers and body), and to stay idle"""
+    max_client_connections: int = 32
+    """open connections from one client address; more are answered 503 and closed at once"""
+    max_connections: int = 256
+    """open connections in all (uvicorn's own limit)"""
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -58,6 +67,12 @@ class ServeConfig:
             raise UserError(f"default guidance must be between 0 and {MAX_GUIDANCE}, not {self.default_guidance}")
         if not self.request_timeout_s > 0:
             raise UserError(f"request timeout must be positive, not {self.request_timeout_s}")
+        if not (math.isfinite(self.read_timeout_s) and self.read_timeout_s > 0):
+            raise UserError(f"read timeout must be positive, not {self.read_timeout_s}")
+        if not 1 <= self.max_client_connections <= self.max_connections:
+            raise UserError(f"connections per client must be between 1 and {self.max_connections}, not "
+                            f"{self.max_client_connections}")
+        self.allowed_hosts = tuple(host.strip().lower().rstrip(".") for host in self.allowed_hosts if host.strip())
         if self.auth_token is not None and len(self.auth_token) < MIN_TOKEN_CHARS:
             raise UserError(f"the access token must have at least {MIN_TOKEN_CHARS} characters")
         if self.auth_token is not None and not re.fullmatch(r"[A-Za-z0-9._~+/=-]+", self.auth_token):
@@ -69,6 +84,17 @@ class ServeConfig:
                 f"--auth-token or the {TOKEN_ENV} environment variable (e.g. `export {TOKEN_ENV}=$(openssl "
                 "rand -hex 16)`)"
             )
+
+    def host_names(self) -> frozenset[str] | None:
+        """The Host header names to answer to (without port); None: any."""
+        if self.allowed_hosts:
+            return frozenset(self.allowed_hosts)
+        if self.host in ("0.0.0.0", "::", ""):
+            return None
+        names = {self.host.lower()}
+        if is_loopback(self.host):
+            names |= {"localhost", "127.0.0.1", "::1"}
+        return frozenset(names)
 
     @staticmethod
     def token_from_env() -> str | None:

@@ -28,26 +28,36 @@ class Limits:
     """pixels along either side"""
     max_body_bytes: int = 256 * 1024
     """bytes in one HTTP request body (the prompt limits fit far inside it)"""
+    max_work: int | None = None
+    """pixels × steps × images in one request; None: measured on the device when the server starts
+    (`llmdiff.serve.budget`), so that a request within it finishes well inside the request timeout"""
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
+            if value is None and name == "max_work":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"limit {name} must be a positive integer, not {value!r}")
         if self.max_side < 8:
             raise UserError(f"limit max_side must be at least 8, not {self.max_side}")
 
-    def check(self, settings: "GenerationSettings") -> None:
-        """Raise `UserError` naming the first setting over its limit."""
+    def check_prompt(self, text: object, label: str = "prompt") -> str:
+        """The one prompt check of every route (generate, tokens, the page): the encoder's own
+        validation (type, NUL, unpaired surrogates, whitespace only), then the length limit."""
+        validate_prompt(text)
+        if len(text) > self.max_prompt_chars:
+            raise UserError(f"the {label} has {len(text)} characters; the limit is {self.max_prompt_chars}")
+        return text
+
+    def check(self, settings: "GenerationSettings", default_side: int) -> None:
+        """Raise `UserError` naming the first setting over its limit; `default_side` is the model's own
+        size, used where the request names none."""
         if not settings.prompts:
             raise UserError("no prompt given")
         if len(settings.prompts) > self.max_prompts:
             raise UserError(f"{len(settings.prompts)} prompts in one request; the limit is {self.max_prompts}")
         for label, text in [("prompt", p) for p in settings.prompts] + [("negative prompt", settings.negative_prompt)]:
-            validate_prompt(text)
-            if len(text) > self.max_prompt_chars:
-                raise UserError(
-                    f"the {label} has {len(text)} characters; the limit is {self.max_prompt_chars}"
-                )
+            self.check_prompt(text, label)
         if not 1 <= settings.steps <= self.max_steps:
             raise UserError(f"steps must be between 1 and {self.max_steps}, not {settings.steps}")
         if not math.isfinite(settings.guidance) or not 0 <= settings.guidance <= MAX_GUIDANCE:
@@ -63,6 +73,12 @@ class Limits:
                 raise UserError(f"{name} must be a multiple of 8 between 8 and {self.max_side}, not {value}")
         if settings.seed is not None and not 0 <= settings.seed < 2**63:
             raise UserError(f"seed must be between 0 and 2^63 - 1, not {settings.seed}")
+        work = settings.work(default_side)
+        if self.max_work is not None and work > self.max_work:
+            raise UserError(
+                f"the request asks for {work:,} pixel-steps (width × height × steps × images); this server's "
+                f"budget per request is {self.max_work:,}: ask for fewer steps, images or pixels"
+            )
 
 
 @dataclass
@@ -84,6 +100,12 @@ class GenerationSettings:
     @property
     def total_images(self) -> int:
         return len(self.prompts) * self.num_images
+
+    def work(self, default_side: int) -> int:
+        """Pixels × steps × images: what the request costs the model, to first order."""
+        width = self.width or default_side
+        height = self.height or default_side
+        return width * height * self.steps * self.total_images
 
 
 class BodySizeLimit:

@@ -6,6 +6,7 @@ time and the same limits.
 
 from __future__ import annotations
 
+from concurrent.futures import CancelledError
 from functools import partial
 
 import gradio as gr
@@ -15,6 +16,7 @@ from llmdiff.serve.api import ServerState
 from llmdiff.serve.examples import EXAMPLES
 from llmdiff.serve.limits import GenerationSettings
 from llmdiff.serve.queue import QueueFull, RequestTimedOut, ServerClosing
+from llmdiff.text_encoder import validate_prompt
 
 CSS = """
 #prompt textarea { font-size: 1.05rem; line-height: 1.45; }
@@ -78,7 +80,7 @@ def build_page(state: ServerState) -> gr.Blocks:
         prompt.change(partial(token_note, generator), prompt, token_count, show_progress="hidden", queue=False,
                       api_name="page_tokens", **private)
         generate.click(
-            partial(_generate, state),
+            _page_handler(state),
             [prompt, negative, steps, guidance, seed, randomize, width, height, num_images],
             [gallery, metadata, selected, seed, status],
             concurrency_limit=config.max_waiting + 1,  # the model queue, not Gradio's, decides who waits
@@ -88,11 +90,16 @@ def build_page(state: ServerState) -> gr.Blocks:
         gallery.select(_select, metadata, selected, show_progress="hidden", queue=False, api_name="page_select",
                        **private)
     page.queue(max_size=2 * (config.max_waiting + 1))
+    state.page = page
     return page
 
 
 def token_note(generator, prompt: str) -> str:
     """'123 / 250 tokens', with a warning when the encoder will cut the prompt."""
+    try:
+        validate_prompt(prompt or "")
+    except UserError as error:
+        return f"⚠️ {error}"
     report = generator.count_tokens(prompt or "")
     if not report.dropped:
         return f"{report.tokens} / {report.limit} tokens"
@@ -103,8 +110,18 @@ def token_note(generator, prompt: str) -> str:
             "(truncated) and will not affect the image.")
 
 
+def _page_handler(state: ServerState):
+    # A plain function, not a partial: Gradio finds the `gr.Request` parameter through its type hints.
+    def generate(prompt, negative, steps, guidance, seed, randomize, width, height, num_images,
+                 progress=gr.Progress(), request: gr.Request = None):
+        return _generate(state, prompt, negative, steps, guidance, seed, randomize, width, height, num_images,
+                         progress=progress, request=request)
+
+    return generate
+
+
 def _generate(state: ServerState, prompt, negative, steps, guidance, seed, randomize, width, height, num_images,
-              progress=gr.Progress()):
+              progress=gr.Progress(), request: gr.Request = None):
     settings = GenerationSettings(
         prompts=[prompt or ""],
         negative_prompt=negative or "",
@@ -118,12 +135,15 @@ def _generate(state: ServerState, prompt, negative, steps, guidance, seed, rando
     try:
         if not settings.prompts[0].strip():
             raise UserError("write a prompt first")
-        state.config.limits.check(settings)
+        state.config.limits.check(settings, state.generator.default_side)
         job = state.queue.submit(partial(state.generator.run, settings), state.config.request_timeout_s)
     except (UserError, QueueFull, ServerClosing) as error:
         raise gr.Error(str(error)) from None
 
     def show(job):
+        if request is not None and _page_left(state.page, request.session_hash):
+            job.cancel()  # the browser left: out of the line, or stopped within one module
+            return
         if job.steps_total:
             progress((job.steps_done, job.steps_total), desc="Generating", unit="steps")
         else:
@@ -134,6 +154,8 @@ def _generate(state: ServerState, prompt, negative, steps, guidance, seed, rando
         images = state.queue.wait(job, on_poll=show)
     except (UserError, RequestTimedOut, ServerClosing) as error:
         raise gr.Error(str(error)) from None
+    except CancelledError:
+        raise gr.Error("cancelled: the page was closed") from None
     records = [image.metadata | {"file": image.name} for image in images]
     items = [(str(image.path), f"seed {image.metadata['seed']}") for image in images]
     dropped = records[0]["llm_tokens_dropped"]
@@ -141,6 +163,19 @@ def _generate(state: ServerState, prompt, negative, steps, guidance, seed, rando
     if dropped:
         note += f" ⚠️ The prompt was truncated: {dropped} tokens were dropped."
     return items, records, records[0], records[0]["seed"], note
+
+
+def _page_left(page, session_hash: str | None) -> bool:
+    """Whether Gradio has marked this page session's running event dead (its browser closed the stream).
+
+    Gradio has no public call for this; its queue's `active_jobs` says it. Anything unexpected there
+    counts as still connected, so the worst case is the old one: the request ends at its timeout.
+    """
+    jobs = getattr(getattr(page, "_queue", None), "active_jobs", None)
+    if not session_hash or not isinstance(jobs, list):
+        return False
+    events = [event for job in jobs if job for event in job if getattr(event, "session_hash", None) == session_hash]
+    return bool(events) and not any(getattr(event, "alive", True) for event in events)
 
 
 def _select(records: list, event: gr.SelectData):

@@ -2,8 +2,9 @@
 
 The pipeline is shared and not thread-safe, and each call holds its activations in memory: a single
 worker thread runs the calls in order. A request that finds the line full is refused at once (the
-caller answers 429 with `Retry-After`) instead of piling up; one that outlives its deadline, waiting or
-running, is cancelled between denoising steps (the caller answers 503).
+caller answers 429 with `Retry-After`) instead of piling up. A cancelled job (its deadline passed, or
+its client left) leaves the line at once; a running one stops at its next `job.check()`, which the
+generator calls before every module's forward pass, so the model is free within one module's time.
 """
 
 from __future__ import annotations
@@ -51,15 +52,19 @@ class Job:
     steps_done: int = 0
     steps_total: int = 0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    on_cancel: Callable[["Job"], None] | None = None
+    """set by the queue: takes a waiting job out of the line"""
 
     def check(self) -> None:
-        """Raise if the job should stop: called by the work between denoising steps."""
+        """Raise if the job should stop: called by the work as often as it can (every module's forward)."""
         if self.cancelled.is_set() or time.monotonic() > self.deadline:
             raise _Stop
 
     def cancel(self) -> None:
-        """Ask the job to stop: dropped if still waiting, stopped at the next step if running."""
+        """Stop the job: out of the line at once if still waiting, at its next check if running."""
         self.cancelled.set()
+        if self.on_cancel is not None:
+            self.on_cancel(self)
 
     @property
     def progress(self) -> float:
@@ -84,7 +89,7 @@ class GenerationQueue:
 
     def submit(self, work: Callable[[Job], object], timeout_s: float) -> Job:
         """Queue `work`; raise `QueueFull` at once when the line is full."""
-        job = Job(work=work, deadline=time.monotonic() + timeout_s, timeout_s=timeout_s)
+        job = Job(work=work, deadline=time.monotonic() + timeout_s, timeout_s=timeout_s, on_cancel=self._drop)
         with self._condition:
             if self._closing:
                 raise ServerClosing("the server is shutting down")
@@ -102,17 +107,24 @@ class GenerationQueue:
         Raises `RequestTimedOut` once the deadline has passed, and the work's own exceptions.
         """
         while True:
-            # Past the deadline the worker stops the job within a step; the grace covers that step.
+            # Past the deadline the worker stops the job within one module; the grace covers that module.
             remaining = job.deadline + DEADLINE_GRACE_S - time.monotonic()
             if remaining <= 0:
                 job.cancel()
-                job.future.cancel()
                 raise RequestTimedOut(job.timeout_s, self.retry_after_s(self.waiting + 1))
             try:
                 return job.future.result(timeout=min(poll_s, remaining) if on_poll else remaining)
             except FutureTimeout:
                 if on_poll:
                     on_poll(job)
+
+    def _drop(self, job: Job) -> None:
+        with self._condition:
+            try:
+                self._waiting.remove(job)
+            except ValueError:
+                return  # running or done: it stops at its next check
+        job.future.cancel()
 
     def retry_after_s(self, position: int = 1) -> int:
         return max(1, math.ceil(self._mean_s * position))
