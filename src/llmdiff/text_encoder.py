@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import warnings
 from dataclasses import dataclass, field, fields
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llmdiff.encoding_cache import EncodedRow, EncodingCache
 from llmdiff.errors import UserError
 from llmdiff.llm_lora import merge_llm_lora
 from llmdiff.loading import LLMSource, load_llm_model, load_llm_tokenizer
@@ -237,6 +239,8 @@ class LLMTextEncoder(nn.Module):
             tokenizer(self.config.instruction, add_special_tokens=False)["input_ids"] if self.config.instruction else []
         )
         self._takes_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
+        self.cache = EncodingCache()
+        """Rows of recently encoded prompts (`cache.size` of them; 0 turns it off)."""
         self.requires_grad_(False)
         self.eval()
 
@@ -366,14 +370,6 @@ class LLMTextEncoder(nn.Module):
             sequences.append(sequence)
             output_masks.append(output)
             dropped.append(excess)
-        if any(dropped):
-            total = sum(1 for count in dropped if count)
-            warnings.warn(
-                f"{total} prompt(s) over the {config.max_length}-token limit were truncated; "
-                f"tokens dropped: {', '.join(str(count) for count in dropped if count)}",
-                TruncationWarning,
-                stacklevel=3,
-            )
         if config.pad_to_max_length:
             length = config.max_length + len(instruction)
         else:
@@ -437,14 +433,80 @@ class LLMTextEncoder(nn.Module):
             pooled = pooled.to(self.output_dtype) if pooled is not None else None
         return EncodedPrompts(hidden, mask, counts.tolist(), pooled=pooled)
 
-    def encode(self, prompts: str | list[str]) -> EncodedPrompts:
-        """Encode one prompt or a batch; grad flows only if some LLM parameters were made trainable."""
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        if not prompts:
-            raise UserError("no prompts to encode")
-        tokens = self.tokenize(list(prompts))
+    def _encode_batch(self, prompts: list[str]) -> EncodedPrompts:
+        tokens = self.tokenize(prompts)
         with torch.set_grad_enabled(torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             encoded = self(tokens.input_ids, tokens.attention_mask, tokens.output_mask)
         encoded.dropped_tokens = tokens.dropped_tokens
         return encoded
+
+    def _cache_settings(self) -> tuple:
+        """Everything besides the prompt that shapes a row: settings, model object, in-place weight updates."""
+        # A tensor's `_version` counts in-place changes (load_state_dict, optimiser steps), so weights
+        # changed under the encoder never serve stale rows.
+        weights_version = sum(parameter._version for parameter in self.model.parameters())
+        settings = json.dumps(self.config.to_dict(), sort_keys=True)
+        return settings, id(self.model), weights_version, str(self.output_dtype)
+
+    def _split(self, encoded: EncodedPrompts) -> list[EncodedRow]:
+        rows = []
+        for index, count in enumerate(encoded.token_counts):
+            width = encoded.hidden_states.shape[1] if self.config.pad_to_max_length else count
+            rows.append(EncodedRow(
+                encoded.hidden_states[index, :width].clone(),
+                encoded.attention_mask[index, :width].clone(),
+                count,
+                encoded.dropped_tokens[index],
+                None if encoded.pooled is None else encoded.pooled[index].clone(),
+            ))
+        return rows
+
+    @staticmethod
+    def _join(rows: list[EncodedRow]) -> EncodedPrompts:
+        width = max(row.hidden_states.shape[0] for row in rows)
+        first = rows[0].hidden_states
+        hidden = first.new_zeros((len(rows), width, first.shape[-1]))
+        mask = rows[0].attention_mask.new_zeros((len(rows), width))
+        for index, row in enumerate(rows):
+            hidden[index, : row.hidden_states.shape[0]] = row.hidden_states
+            mask[index, : row.attention_mask.shape[0]] = row.attention_mask
+        pooled = None if rows[0].pooled is None else torch.stack([row.pooled for row in rows])
+        return EncodedPrompts(hidden, mask, [row.token_count for row in rows], [row.dropped_tokens for row in rows],
+                              pooled)
+
+    def encode(self, prompts: str | list[str]) -> EncodedPrompts:
+        """Encode one prompt or a batch; grad flows only if some LLM parameters were made trainable.
+
+        A frozen encoder keeps the last `cache.size` prompts' rows, so a repeated prompt (the negative
+        prompt above all) skips the LLM.
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        if not prompts:
+            raise UserError("no prompts to encode")
+        prompts = [validate_prompt(prompt) for prompt in prompts]
+        if self.cache.size == 0 or any(parameter.requires_grad for parameter in self.parameters()):
+            encoded = self._encode_batch(prompts)
+        else:
+            settings = self._cache_settings()
+            found = {prompt: self.cache.get((prompt, settings)) for prompt in dict.fromkeys(prompts)}
+            missing = [prompt for prompt, row in found.items() if row is None]
+            if missing:
+                for prompt, row in zip(missing, self._split(self._encode_batch(missing))):
+                    self.cache.put((prompt, settings), row)
+                    found[prompt] = row
+            encoded = self._join([found[prompt] for prompt in prompts])
+        dropped = [count for count in encoded.dropped_tokens if count]
+        if dropped:
+            warnings.warn(
+                f"{len(dropped)} prompt(s) over the {self.config.max_length}-token limit were truncated; "
+                f"tokens dropped: {', '.join(map(str, dropped))}",
+                TruncationWarning,
+                stacklevel=2,
+            )
+        return encoded
+
+    def _apply(self, fn, *args, **kwargs):
+        # Moving or casting the model (`.to`, `.half`) leaves cached rows on the old device or dtype.
+        self.cache.clear()
+        return super()._apply(fn, *args, **kwargs)
