@@ -168,15 +168,21 @@ def load_llm_tokenizer(spec: str | os.PathLike | None = None, trust_remote_code:
         return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-def load_llm_model(spec: str | os.PathLike | None = None, dtype=None, trust_remote_code: bool = False):
+def load_llm_model(
+    spec: str | os.PathLike | None = None, dtype=None, trust_remote_code: bool = False, quantize: str | None = None
+):
     """The LLM's transformer without its language-model head, in eval mode, weights from safetensors.
 
     `trust_remote_code`: allow a model that ships its own modelling code to run it (refused otherwise).
+    `quantize`: "int8" or "int4" loads its linear layers' weights quantised (bitsandbytes).
     """
     from transformers import AutoModel
 
     from transformers.utils import logging as transformers_logging
 
+    from llmdiff.quantization import bitsandbytes_config
+
+    quantization = bitsandbytes_config(quantize, dtype)
     path = resolve_llm(spec)
     check_remote_code(path, trust_remote_code)
     verbosity = transformers_logging.get_verbosity()
@@ -186,7 +192,8 @@ def load_llm_model(spec: str | os.PathLike | None = None, dtype=None, trust_remo
     try:
         with user_errors("LLM", path):
             model = AutoModel.from_pretrained(
-                path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+                path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code,
+                **({"quantization_config": quantization} if quantization is not None else {}),
             )
     finally:
         transformers_logging.set_verbosity(verbosity)

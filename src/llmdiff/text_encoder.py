@@ -16,6 +16,7 @@ from llmdiff.encoding_cache import EncodedRow, EncodingCache
 from llmdiff.errors import UserError
 from llmdiff.llm_lora import merge_llm_lora
 from llmdiff.loading import LLMSource, load_llm_model, load_llm_tokenizer
+from llmdiff.quantization import QUANTIZATIONS
 
 
 class TruncationWarning(UserWarning):
@@ -73,6 +74,9 @@ class TextEncoderConfig:
     trust_remote_code: bool = False
     """Allow an LLM whose modelling code ships with its weights (`auto_map` in its config) to run that
     code. A saved config cannot grant this by itself: see `load_text_encoder_config`."""
+    quantize: str | None = None
+    """Load the LLM's linear layers in "int8" or "int4" (NF4) through bitsandbytes, on CUDA or CPU, to fit
+    large LLMs in less memory (docs/text_encoders.md gives the measured cost). None: full precision."""
 
     def __post_init__(self) -> None:
         self.layers = tuple(int(layer) for layer in self.layers)
@@ -106,6 +110,10 @@ class TextEncoderConfig:
             raise UserError(
                 "text encoder config: drop_eos keeps a different number of positions per prompt; "
                 "it cannot be combined with pad_to_max_length"
+            )
+        if self.quantize is not None and self.quantize not in QUANTIZATIONS:
+            raise UserError(
+                f"text encoder config: quantize must be one of {', '.join(QUANTIZATIONS)} or null, not {self.quantize!r}"
             )
         if not self.use_attention_mask and not self.pad_to_max_length:
             raise UserError(
@@ -262,9 +270,13 @@ class LLMTextEncoder(nn.Module):
         config = config or TextEncoderConfig()
         trust = trust_remote_code or config.trust_remote_code
         run_dtype = DTYPES[config.dtype] if config.dtype is not None else dtype
+        if lora is not None and config.quantize is not None:
+            raise UserError(
+                "an LLM LoRA cannot be merged into a quantised LLM; leave quantize out to use this adapter's LoRA"
+            )
         tokenizer = load_llm_tokenizer(llm, trust_remote_code=trust)
-        model = load_llm_model(llm, dtype=run_dtype, trust_remote_code=trust)
-        if config.dtype is not None:
+        model = load_llm_model(llm, dtype=run_dtype, trust_remote_code=trust, quantize=config.quantize)
+        if config.dtype is not None and config.quantize is None:
             # Every weight in the dtype asked for, as the published paths cast their encoders (transformers
             # would keep some in float32, e.g. T5's feed-forward output).
             model = model.to(run_dtype)
