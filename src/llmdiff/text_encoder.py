@@ -270,10 +270,6 @@ class LLMTextEncoder(nn.Module):
         config = config or TextEncoderConfig()
         trust = trust_remote_code or config.trust_remote_code
         run_dtype = DTYPES[config.dtype] if config.dtype is not None else dtype
-        if lora is not None and config.quantize is not None:
-            raise UserError(
-                "an LLM LoRA cannot be merged into a quantised LLM; leave quantize out to use this adapter's LoRA"
-            )
         tokenizer = load_llm_tokenizer(llm, trust_remote_code=trust)
         model = load_llm_model(llm, dtype=run_dtype, trust_remote_code=trust, quantize=config.quantize)
         if config.dtype is not None and config.quantize is None:

@@ -48,10 +48,33 @@ def test_quantised_llm_stays_close(tiny_models, quantize, layer_class, most_erro
 def test_quantize_setting_is_checked(tiny_models, monkeypatch):
     with pytest.raises(UserError, match="quantize must be one of int8, int4 or null, not 'int3'"):
         TextEncoderConfig(quantize="int3")
-    with pytest.raises(UserError, match="LoRA cannot be merged into a quantised LLM"):
-        LLMTextEncoder.from_pretrained(tiny_models["llama"], TextEncoderConfig(quantize="int8"), lora="some/lora")
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "bitsandbytes" else real_find_spec(name, *args))
     with pytest.raises(UserError, match=r"needs bitsandbytes: pip install 'llmdiff\[quantize\]'"):
         LLMTextEncoder.from_pretrained(tiny_models["llama"], TextEncoderConfig(quantize="int4"))
+
+
+@needs_bitsandbytes
+def test_an_llm_lora_merges_into_the_quantised_llm(tiny_models, tmp_path):
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModel
+
+    from llmdiff.llm_lora import write_llm_lora
+
+    torch.manual_seed(0)
+    lora = get_peft_model(AutoModel.from_pretrained(tiny_models["llama"]),
+                          LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    write_llm_lora(lora, tmp_path / "lora")
+    config = TextEncoderConfig(layers=(-1,))
+    with_lora = LLMTextEncoder.from_pretrained(tiny_models["llama"], config, lora=tmp_path / "lora").encode(PROMPTS)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="MatMul8bitLt")
+        quantised = LLMTextEncoder.from_pretrained(tiny_models["llama"], TextEncoderConfig(layers=(-1,), quantize="int8"),
+                                                   lora=tmp_path / "lora").encode(PROMPTS)
+    without = LLMTextEncoder.from_pretrained(tiny_models["llama"], config).encode(PROMPTS)
+    mask = with_lora.attention_mask
+    assert per_token_errors(with_lora.hidden_states, quantised.hidden_states, mask)[0] < 0.04
+    assert per_token_errors(with_lora.hidden_states, without.hidden_states, mask)[0] > 0.1  # the LoRA matters
