@@ -78,3 +78,24 @@ def test_an_llm_lora_merges_into_the_quantised_llm(tiny_models, tmp_path):
     mask = with_lora.attention_mask
     assert per_token_errors(with_lora.hidden_states, quantised.hidden_states, mask)[0] < 0.04
     assert per_token_errors(with_lora.hidden_states, without.hidden_states, mask)[0] > 0.1  # the LoRA matters
+
+
+@needs_bitsandbytes
+def test_generate_and_serve_take_quantize(tiny_models, tmp_path, capsys, monkeypatch):
+    from llmdiff.cli.main import main
+
+    loaded = []
+    load = LLMTextEncoder.from_pretrained.__func__
+    monkeypatch.setattr(LLMTextEncoder, "from_pretrained",
+                        classmethod(lambda cls, *args, **kwargs: loaded.append(load(cls, *args, **kwargs)) or loaded[-1]))
+
+    for command in ("generate", "serve"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--quantize {int8,int4}" in capsys.readouterr().out
+    out = tmp_path / "cat.png"
+    args = ["a red cat", "-o", str(out), "--base", str(tiny_models["sd"]), "--llm", str(tiny_models["llama"]),
+            "--steps", "1", "--width", "32", "--height", "32", "--quantize", "int4"]
+    assert main(["generate", *args]) == 0, capsys.readouterr().err
+    assert out.is_file()
+    assert type(loaded[-1].model.layers[0].mlp.up_proj).__name__ == "Linear4bit"

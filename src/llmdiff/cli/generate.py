@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--strict", action="store_true", help="fail instead of truncating a prompt over the limit")
     parser.add_argument("--trust-remote-code", action="store_true", help="let an LLM that ships its own modelling "
                         "code run it (refused otherwise; only for a source you trust)")
+    parser.add_argument("--quantize", choices=("int8", "int4"), help="load the LLM's weights in 8 or 4 bits "
+                        "(needs bitsandbytes; default: the adapter's setting, else full precision)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -105,6 +107,8 @@ def _load_pipeline(args):
         config = replace(config, max_length=args.max_length or config.max_length, strict=args.strict)
     # Only the flag grants this; a saved adapter folder cannot (load_text_encoder_config drops it).
     config = replace(config, trust_remote_code=args.trust_remote_code)
+    if args.quantize is not None:
+        config = replace(config, quantize=args.quantize)
     pipe = LLMDiffusionPipeline.from_pretrained(
         base=base, llm=args.llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
     )

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     model.add_argument("--strict", action="store_true", help="refuse prompts over the token limit instead of truncating")
     model.add_argument("--trust-remote-code", action="store_true", help="let an LLM that ships its own modelling "
                        "code run it (refused otherwise; only for a source you trust)")
+    model.add_argument("--quantize", choices=("int8", "int4"), help="load the LLM's weights in 8 or 4 bits "
+                       "(needs bitsandbytes; default: the adapter's setting, else full precision)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     model.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
 
