@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output PNG; several images become OUT-0.png, OUT-1.png, …")
     parser.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead")
     parser.add_argument("--negative-prompt", default=None, help="what to steer away from (default: the empty prompt)")
+    parser.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
+                        "LLM ships with it), instead of --base and --adapter")
     parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
                         "(default: the shipped shapes-world model)")
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
@@ -80,6 +82,7 @@ def _load_pipeline(args):
     from llmdiff.defaults import with_default_model
     from llmdiff.devices import resolve_device, resolve_dtype
     from llmdiff.errors import UserError
+    from llmdiff.model_dir import model_sources
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
     from llmdiff.text_encoder import TextEncoderConfig
 
@@ -89,7 +92,8 @@ def _load_pipeline(args):
     # Loading bars for a few files are noise on the command line; the denoising bar stays.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    base, adapter = with_default_model(args.base, args.adapter)
+    base, adapter, llm = model_sources(args.model, args.base, args.adapter, args.llm)
+    base, adapter = with_default_model(base, adapter)
     if base is None:
         raise UserError(
             "--base is required: no default model is installed yet; pass a diffusers SD1.5- or "
@@ -102,7 +106,7 @@ def _load_pipeline(args):
     if args.max_length is not None or args.strict:
         config = replace(config, max_length=args.max_length or config.max_length, strict=args.strict)
     pipe = LLMDiffusionPipeline.from_pretrained(
-        base=base, llm=args.llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
+        base=base, llm=llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
     )
     return pipe, {"base": base, "llm": pipe.text_encoder.name, "adapter": adapter or "untrained"}
 
