@@ -10,22 +10,25 @@ import os
 from pathlib import Path
 
 from llmdiff.connectors.base import CONFIG_NAME, Connector, ConnectorOutput, masked_mean, read_connector_config
+from llmdiff.connectors.ella import ELLAConnector
 from llmdiff.connectors.identity import IdentityConnector
 from llmdiff.connectors.lavi_bridge import LaViBridgeConnector
 from llmdiff.connectors.llmdiff import LLMAdapter
+from llmdiff.connectors.omnidiffusion import OmniDiffusionConnector
 from llmdiff.errors import UserError
 from llmdiff.loading import check_source, user_errors
 
 FAMILIES: dict[str, type[Connector]] = {
     LLMAdapter.family: LLMAdapter,
+    OmniDiffusionConnector.family: OmniDiffusionConnector,
+    ELLAConnector.family: ELLAConnector,
     LaViBridgeConnector.family: LaViBridgeConnector,
     IdentityConnector.family: IdentityConnector,
 }
 """family name -> class"""
 
-__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "IdentityConnector", "LaViBridgeConnector",
-           "LLMAdapter", "build_connector", "load_connector",
-           "masked_mean"]
+__all__ = ["FAMILIES", "Connector", "ConnectorOutput", "ELLAConnector", "IdentityConnector", "LaViBridgeConnector",
+           "LLMAdapter", "OmniDiffusionConnector", "build_connector", "load_connector", "masked_mean"]
 
 
 def _known() -> str:
