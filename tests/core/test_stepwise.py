@@ -9,6 +9,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
 from llmdiff.connectors import Connector, ConnectorOutput
+from llmdiff.connectors.ella import ELLAConnector
 from llmdiff.errors import UserError
 from llmdiff.pipeline import LLMDiffusionPipeline
 from llmdiff.stepwise import Packing, denoisers
@@ -44,17 +45,19 @@ class TimedConnector(Connector):
         return ConnectorOutput(prompt_embeds=embeds, attention_mask=ones, pooled_prompt_embeds=pooled)
 
 
-def timed_pipe(tiny_models, family):
+def timed_pipe(tiny_models, family, connector_class=TimedConnector, **options):
     pipe = LLMDiffusionPipeline.from_pretrained(base=tiny_models[family], llm=tiny_models["llama"],
                                                 adapter_config={"hidden_dim": 32, "num_heads": 4, "num_layers": 1})
     torch.manual_seed(1)
-    connector = TimedConnector.for_dims(pipe.text_encoder.hidden_size, pipe.info.cond_dim, pipe.info.pooled_dim)
+    connector = connector_class.for_dims(pipe.text_encoder.hidden_size, pipe.info.cond_dim, pipe.info.pooled_dim,
+                                         **options)
     return LLMDiffusionPipeline(pipe.base, pipe.text_encoder, connector.eval(), pipe.info)
 
 
 @pytest.fixture(scope="module")
 def sd_timed(tiny_models):
-    return timed_pipe(tiny_models, "sd")
+    """A tiny ELLA-family connector (timestep-aware Perceiver) on the tiny SD1.5-shaped base."""
+    return timed_pipe(tiny_models, "sd", ELLAConnector, num_layers=1, num_heads=4, num_latents=8, time_channels=32)
 
 
 def reference_images(pipe, prompts, seeds, per_prompt, steps, guidance, fixed_timestep=None):
@@ -138,7 +141,7 @@ def test_encode_prompt_needs_the_timestep(sd_timed):
         sd_timed.encode_prompt(["a red cat"])
     early, _, _ = sd_timed.encode_prompt(["a red cat"], timestep=999)
     late, _, _ = sd_timed.encode_prompt(["a red cat"], timestep=0)
-    assert early.prompt_embeds.shape == (1, 4, 768)
+    assert early.prompt_embeds.shape == (1, 8, 768)
     assert (early.prompt_embeds - late.prompt_embeds).abs().max() > 1e-3
 
 
