@@ -25,7 +25,7 @@ from llmdiff.files import give_usual_modes
 from llmdiff.llm_lora import llm_lora_dir, save_llm_lora
 from llmdiff.loading import check_source, user_errors
 from llmdiff.model_dir import model_sources
-from llmdiff.stepwise import Packing, step_timesteps, stepwise_conditioning
+from llmdiff.stepwise import Packing, place_of, step_timesteps, stepwise_conditioning
 from llmdiff.text_encoder import EncodedPrompts, LLMTextEncoder, TextEncoderConfig, validate_prompt
 
 TEXT_ENCODER_CONFIG_NAME = "text_encoder_config.json"
@@ -383,13 +383,13 @@ class LLMDiffusionPipeline:
         save_adapter(self.adapter, self.text_encoder, directory, llm)
 
     def _connect(self, encoded: EncodedPrompts, timestep=None) -> AdapterOutput:
-        states = encoded.hidden_states.to(self.adapter.device)
-        mask = encoded.attention_mask.to(self.adapter.device)
+        device, _ = place_of(self.adapter, encoded.hidden_states)
+        states, mask = encoded.hidden_states.to(device), encoded.attention_mask.to(device)
         if not self.adapter.timestep_aware:
             return self.adapter(states, mask)
         if timestep is None:
             raise UserError("this connector's output depends on the denoising timestep: pass timestep=")
-        return self.adapter(states, mask, timestep=step_timesteps(timestep, states.shape[0], self.adapter.device))
+        return self.adapter(states, mask, timestep=step_timesteps(timestep, states.shape[0], device))
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str], timestep=None) -> tuple[AdapterOutput, list[int], list[int]]:
@@ -425,7 +425,7 @@ class LLMDiffusionPipeline:
         queries answers with a full mask.
         """
         if self._keeps_padding is None:
-            device, dtype = self.adapter.device, self.adapter.dtype
+            device, dtype = place_of(self.adapter, torch.zeros(()))
             states = torch.zeros(2, 2, self.text_encoder.hidden_size, device=device, dtype=dtype)
             mask = torch.tensor([[1, 1], [1, 0]], device=device)
             with torch.no_grad():

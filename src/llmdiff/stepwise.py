@@ -102,12 +102,22 @@ def step_timesteps(timestep, batch: int, device: torch.device) -> torch.Tensor:
     return timestep
 
 
+def place_of(module: torch.nn.Module, like: torch.Tensor) -> tuple[torch.device, torch.dtype]:
+    """Where a module computes: its first tensor's device and dtype, or `like`'s for one without any
+    (the identity family has no weights)."""
+    tensor = next(module.parameters(), None)
+    if tensor is None:
+        tensor = next(module.buffers(), like)
+    return tensor.device, tensor.dtype
+
+
 def _condition(connector, packing: Packing, module, args: tuple, kwargs: dict):
     kwargs = _as_keywords(module, args, kwargs)
     packed = kwargs["encoder_hidden_states"]
     states, mask, suffix = packing.unpack(packed)
-    timestep = step_timesteps(kwargs["timestep"], states.shape[0], connector.device)
-    output = connector(states.to(connector.device, connector.dtype), mask.to(connector.device), timestep=timestep)
+    device, dtype = place_of(connector, states)
+    timestep = step_timesteps(kwargs["timestep"], states.shape[0], device)
+    output = connector(states.to(device, dtype), mask.to(device), timestep=timestep)
     embeds = output.prompt_embeds.to(packed.device, packed.dtype)
     if suffix is not None:
         embeds = torch.cat([embeds, suffix], dim=1)
