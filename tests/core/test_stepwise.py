@@ -45,13 +45,15 @@ class TimedConnector(Connector):
         return ConnectorOutput(prompt_embeds=embeds, attention_mask=ones, pooled_prompt_embeds=pooled)
 
 
-def timed_pipe(tiny_models, family, connector_class=TimedConnector, **options):
+def timed_pipe(tiny_models, family, connector_class=TimedConnector, append_clip_tokens=False, **options):
     pipe = LLMDiffusionPipeline.from_pretrained(base=tiny_models[family], llm=tiny_models["llama"],
-                                                adapter_config={"hidden_dim": 32, "num_heads": 4, "num_layers": 1})
+                                                adapter_config={"hidden_dim": 32, "num_heads": 4, "num_layers": 1},
+                                                with_clip=append_clip_tokens)
     torch.manual_seed(1)
     connector = connector_class.for_dims(pipe.text_encoder.hidden_size, pipe.info.cond_dim, pipe.info.pooled_dim,
                                          **options)
-    return LLMDiffusionPipeline(pipe.base, pipe.text_encoder, connector.eval(), pipe.info)
+    return LLMDiffusionPipeline(pipe.base, pipe.text_encoder, connector.eval(), pipe.info,
+                                append_clip_tokens=append_clip_tokens)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +62,10 @@ def sd_timed(tiny_models):
     return timed_pipe(tiny_models, "sd", ELLAConnector, num_layers=1, num_heads=4, num_latents=8, time_channels=32)
 
 
-def reference_images(pipe, prompts, seeds, per_prompt, steps, guidance, fixed_timestep=None):
+def reference_images(pipe, prompts, seeds, per_prompt, steps, guidance, fixed_timestep=None, clip=None):
     """scheduler.set_timesteps; per step: connector(states, t) for the prompts and the empty prompt, UNet,
-    guidance, scheduler.step; then the VAE. `fixed_timestep` asks the connector at one timestep throughout."""
+    guidance, scheduler.step; then the VAE. `fixed_timestep` asks the connector at one timestep throughout;
+    `clip` (tokens, negative tokens) are put after the connector's tokens."""
     base, connector, scheduler = pipe.base, pipe.adapter, pipe.scheduler
     encoded = pipe.text_encoder.encode(prompts)
     empty = pipe.text_encoder.encode([""])
@@ -79,6 +82,9 @@ def reference_images(pipe, prompts, seeds, per_prompt, steps, guidance, fixed_ti
             cond = connector(states, mask, timestep=asked)
             uncond = connector(empty.hidden_states.expand(rows, -1, -1), empty.attention_mask.expand(rows, -1),
                                timestep=asked)
+            if clip is not None:
+                cond.prompt_embeds = torch.cat([cond.prompt_embeds, clip[0].repeat_interleave(per_prompt, 0)], 1)
+                uncond.prompt_embeds = torch.cat([uncond.prompt_embeds, clip[1].repeat_interleave(per_prompt, 0)], 1)
             model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
             extra = {}
             if pipe.info.pooled_dim:
@@ -120,6 +126,20 @@ def test_sdxl_pooled_embedding_is_recomputed_at_each_step(tiny_models):
     out = pipe(["a red cat"], seed=2, num_inference_steps=3, guidance_scale=3.0, height=SIZE, width=SIZE,
                output_type="np", progress=False)
     np.testing.assert_allclose(np.stack(out.images), reference_images(pipe, ["a red cat"], [2], 1, 3, 3.0), atol=2e-5)
+
+
+def test_base_clip_tokens_follow_the_connectors_at_each_step(tiny_models):
+    pipe = timed_pipe(tiny_models, "sd", ELLAConnector, append_clip_tokens=True, num_layers=1, num_heads=4,
+                      num_latents=8, time_channels=32)
+    prompts = ["a red cat", "a blue dog"]
+    out = pipe(prompts, seed=1, num_inference_steps=2, guidance_scale=3.0, height=SIZE, width=SIZE, output_type="np",
+               progress=False)
+    with torch.no_grad():
+        clip = pipe.base.encode_prompt(prompt=prompts, device="cpu", num_images_per_prompt=1,
+                                       do_classifier_free_guidance=True)
+    expected = reference_images(pipe, prompts, [1, 2], 1, 2, 3.0, clip=clip)
+    np.testing.assert_allclose(np.stack(out.images), expected, atol=2e-5)
+    assert np.abs(np.stack(out.images) - reference_images(pipe, prompts, [1, 2], 1, 2, 3.0)).max() > 1e-3
 
 
 def test_hooks_are_removed_when_the_call_fails(sd_timed):
