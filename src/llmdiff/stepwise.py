@@ -76,22 +76,27 @@ class Packing:
         return states, mask, suffix
 
 
+def _forward_parameters(module: torch.nn.Module) -> list[str]:
+    # The class's own signature: an offload hook may have replaced the instance's `forward` by a wrapper, and
+    # torch.compile wraps the module itself (`_orig_mod`).
+    module = getattr(module, "_orig_mod", module)
+    return [name for name in inspect.signature(type(module).forward).parameters if name != "self"]
+
+
 def denoisers(pipeline) -> list[torch.nn.Module]:
     """The pipeline's modules that read `encoder_hidden_states` at a `timestep`: its UNet, its ControlNet(s)."""
     found = []
     for module in pipeline.components.values():
         if not isinstance(module, torch.nn.Module):
             continue
-        parameters = inspect.signature(type(module).forward).parameters
+        parameters = _forward_parameters(module)
         if "timestep" in parameters and "encoder_hidden_states" in parameters:
             found.append(module)
     return found
 
 
 def _as_keywords(module: torch.nn.Module, args: tuple, kwargs: dict) -> dict:
-    # The class's own signature: an offload hook may have replaced the instance's `forward` by a wrapper.
-    names = [name for name in inspect.signature(type(module).forward).parameters if name != "self"]
-    return {**dict(zip(names, args)), **kwargs}
+    return {**dict(zip(_forward_parameters(module), args)), **kwargs}
 
 
 def step_timesteps(timestep, batch: int, device: torch.device) -> torch.Tensor:

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--num-images", type=int, default=1, help="images to generate (default 1)")
     parser.add_argument("--max-length", type=int, help="most LLM tokens a prompt keeps (default: the adapter's, else 512)")
     parser.add_argument("--strict", action="store_true", help="fail instead of truncating a prompt over the limit")
+    parser.add_argument("--clip-tokens", action="store_true", help="put the base model's own CLIP tokens after the "
+                        "connector's (keeps LoRA trigger words working; loads the CLIP encoders)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -105,10 +107,15 @@ def _load_pipeline(args):
     config = saved or TextEncoderConfig()
     if args.max_length is not None or args.strict:
         config = replace(config, max_length=args.max_length or config.max_length, strict=args.strict)
+    clip_tokens = getattr(args, "clip_tokens", False)  # `llmdiff serve` shares this loader without the option
     pipe = LLMDiffusionPipeline.from_pretrained(
-        base=base, llm=llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
+        base=base, llm=llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device,
+        append_clip_tokens=clip_tokens,
     )
-    return pipe, {"base": base, "llm": pipe.text_encoder.name, "adapter": adapter or "untrained"}
+    sources = {"base": base, "llm": pipe.text_encoder.name, "adapter": adapter or "untrained"}
+    if clip_tokens:
+        sources["clip_tokens"] = True
+    return pipe, sources
 
 
 def _save_all(pipe, result, paths, args, sources) -> None:
