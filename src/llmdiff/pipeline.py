@@ -1,9 +1,10 @@
 """Text-to-image generation with an LLM text encoder, through unmodified diffusers pipelines.
 
-The LLM reads the prompt, the adapter maps its states into the base model's conditioning space, and the
-result enters a stock `StableDiffusionPipeline` or `StableDiffusionXLPipeline` as `prompt_embeds`. Every
-diffusers scheduler and pipeline feature therefore keeps working; the base model's CLIP encoders are not
-loaded unless asked for as a baseline.
+The LLM reads the prompt, the adapter (a connector of any family, `llmdiff.connectors`) maps its states into
+the base model's conditioning space, and the result enters a stock diffusers SD/SDXL pipeline (text-to-image,
+or any other through `from_pipe`) as `prompt_embeds`. Every diffusers scheduler and pipeline feature therefore
+keeps working; the base model's CLIP encoders are not loaded unless asked for (as a baseline, or to append
+their tokens). A timestep-aware connector is asked again at every denoising step (`llmdiff.stepwise`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from llmdiff.adapter import AdapterOutput, LLMAdapter
-from llmdiff.connectors import Connector, build_connector, load_connector
+from llmdiff.connectors import Connector, ConnectorOutput, build_connector, load_connector
 from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
 from llmdiff.files import give_usual_modes
@@ -197,7 +197,7 @@ def save_text_encoder_config(directory: str | os.PathLike, config: TextEncoderCo
     (Path(directory) / TEXT_ENCODER_CONFIG_NAME).write_text(text, encoding="utf-8")
 
 
-def save_adapter(adapter: LLMAdapter, text_encoder: LLMTextEncoder, directory: str | os.PathLike,
+def save_adapter(adapter: Connector, text_encoder: LLMTextEncoder, directory: str | os.PathLike,
                  llm: str | None = None) -> None:
     """The adapter in HF layout with what loading it needs beside it: the encoder settings (and optionally
     the LLM spec), and the LLM LoRA the encoder merged at load, since the adapter reads states made with it."""
@@ -237,7 +237,7 @@ class LLMDiffusionPipeline:
         self.append_clip_tokens = append_clip_tokens
         """put the base pipeline's own CLIP tokens after the connector's (keeps LoRA trigger words working)"""
         self._empty_encoded: EncodedPrompts | None = None
-        self._empty_embedding: AdapterOutput | None = None
+        self._empty_embedding: ConnectorOutput | None = None
         self._keeps_padding: bool | None = None
 
     @property
@@ -382,7 +382,7 @@ class LLMDiffusionPipeline:
         """Save the adapter with the encoder settings it needs (and optionally the LLM spec)."""
         save_adapter(self.adapter, self.text_encoder, directory, llm)
 
-    def _connect(self, encoded: EncodedPrompts, timestep=None) -> AdapterOutput:
+    def _connect(self, encoded: EncodedPrompts, timestep=None) -> ConnectorOutput:
         device, _ = place_of(self.adapter, encoded.hidden_states)
         states, mask = encoded.hidden_states.to(device), encoded.attention_mask.to(device)
         if not self.adapter.timestep_aware:
@@ -392,7 +392,7 @@ class LLMDiffusionPipeline:
         return self.adapter(states, mask, timestep=step_timesteps(timestep, states.shape[0], device))
 
     @torch.no_grad()
-    def encode_prompt(self, prompts: list[str], timestep=None) -> tuple[AdapterOutput, list[int], list[int]]:
+    def encode_prompt(self, prompts: list[str], timestep=None) -> tuple[ConnectorOutput, list[int], list[int]]:
         """Conditioning for prompts: the connector's output, plus tokens kept and dropped per prompt.
 
         A timestep-aware connector needs the denoising `timestep` (0..999) it is asked at.
@@ -406,7 +406,7 @@ class LLMDiffusionPipeline:
         return self._empty_encoded
 
     @torch.no_grad()
-    def empty_prompt_embedding(self) -> AdapterOutput:
+    def empty_prompt_embedding(self) -> ConnectorOutput:
         """The unconditional embedding, computed once and reused for classifier-free guidance."""
         if self._empty_embedding is None:
             self._empty_embedding = self._connect(self._empty_prompt_states())
@@ -539,7 +539,7 @@ class LLMDiffusionPipeline:
                             f"have width {self.info.cond_dim}: they cannot be put in one sequence")
         return clip, negative if guided else None
 
-    def _pooled(self, output: AdapterOutput) -> torch.Tensor:
+    def _pooled(self, output: ConnectorOutput) -> torch.Tensor:
         if output.pooled_prompt_embeds is None:
             raise UserError(f"the base model needs pooled conditioning of width {self.info.pooled_dim}, "
                             "which the connector does not give")
