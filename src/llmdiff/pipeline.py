@@ -529,8 +529,9 @@ class LLMDiffusionPipeline:
         if getattr(self.base, "text_encoder", None) is None:
             raise UserError("appending the base model's CLIP tokens needs its CLIP text encoder loaded "
                             "(from_pretrained(..., with_clip=True), or a base pipeline that has one)")
+        device = getattr(self.base, "_execution_device", self.device)  # where an offloaded pipeline computes
         encoded = self.base.encode_prompt(
-            prompt=prompts, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
+            prompt=prompts, device=device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
             negative_prompt=negatives,
         )
         clip, negative = encoded[0], encoded[1]
