@@ -1,9 +1,10 @@
 """Text-to-image generation with an LLM text encoder, through unmodified diffusers pipelines.
 
-The LLM reads the prompt, the adapter maps its states into the base model's conditioning space, and the
-result enters a stock `StableDiffusionPipeline` or `StableDiffusionXLPipeline` as `prompt_embeds`. Every
-diffusers scheduler and pipeline feature therefore keeps working; the base model's CLIP encoders are not
-loaded unless asked for as a baseline.
+The LLM reads the prompt, the adapter (a connector of any family, `llmdiff.connectors`) maps its states into
+the base model's conditioning space, and the result enters a stock diffusers SD/SDXL pipeline (text-to-image,
+or any other through `from_pipe`) as `prompt_embeds`. Every diffusers scheduler and pipeline feature therefore
+keeps working; the base model's CLIP encoders are not loaded unless asked for (as a baseline, or to append
+their tokens). A timestep-aware connector is asked again at every denoising step (`llmdiff.stepwise`).
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from llmdiff.adapter import AdapterOutput, LLMAdapter
+from llmdiff.connectors import Connector, ConnectorOutput, build_connector, load_connector
 from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
 from llmdiff.files import give_usual_modes
 from llmdiff.llm_lora import llm_lora_dir, save_llm_lora
 from llmdiff.loading import check_source, user_errors
-from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig, validate_prompt
+from llmdiff.model_dir import model_sources
+from llmdiff.stepwise import Packing, place_of, step_timesteps, stepwise_conditioning
+from llmdiff.text_encoder import EncodedPrompts, LLMTextEncoder, TextEncoderConfig, validate_prompt
 
 TEXT_ENCODER_CONFIG_NAME = "text_encoder_config.json"
 """Saved beside an adapter: the LLM and layer choice it was trained with."""
@@ -30,6 +34,8 @@ GENERATION_CONFIG_NAME = "generation_config.json"
 """Saved beside an adapter: the sampling settings it was measured best with."""
 
 SDXL_TIME_IDS = 6  # original size, crop top-left, target size: two numbers each
+DEFAULT_FAMILY = "llmdiff"
+"""The connector family a fresh adapter is built of when none is named."""
 
 
 @dataclass
@@ -46,11 +52,24 @@ class BaseModelInfo:
         cond_dim = config["cross_attention_dim"]
         if isinstance(cond_dim, (list, tuple)):
             cond_dim = cond_dim[0]
+        if config.get("encoder_hid_dim_type") == "text_proj":
+            # The UNet projects the text itself (Kolors): the connector produces the projection's input.
+            cond_dim = config["encoder_hid_dim"]
         if config.get("addition_embed_type") == "text_time":
             time_dims = config["addition_time_embed_dim"] * SDXL_TIME_IDS
             pooled = config["projection_class_embeddings_input_dim"] - time_dims
             return cls("sdxl", int(cond_dim), int(pooled))
         return cls("sd", int(cond_dim), None)
+
+    @classmethod
+    def from_unet(cls, unet) -> "BaseModelInfo":
+        """As `from_unet_config`, for a loaded UNet: loading an IP-Adapter turns a `text_proj` UNet's config
+        into `ip_image_proj` and keeps the text projection aside as `text_encoder_hid_proj`."""
+        info = cls.from_unet_config(unet.config)
+        text_projection = getattr(unet, "text_encoder_hid_proj", None)
+        if text_projection is not None:
+            info.cond_dim = int(text_projection.in_features)
+        return info
 
 
 @dataclass
@@ -192,7 +211,7 @@ def save_text_encoder_config(directory: str | os.PathLike, config: TextEncoderCo
     (Path(directory) / TEXT_ENCODER_CONFIG_NAME).write_text(text, encoding="utf-8")
 
 
-def save_adapter(adapter: LLMAdapter, text_encoder: LLMTextEncoder, directory: str | os.PathLike,
+def save_adapter(adapter: Connector, text_encoder: LLMTextEncoder, directory: str | os.PathLike,
                  llm: str | None = None) -> None:
     """The adapter in HF layout with what loading it needs beside it: the encoder settings (and optionally
     the LLM spec), and the LLM LoRA the encoder merged at load, since the adapter reads states made with it."""
@@ -206,15 +225,21 @@ def save_adapter(adapter: LLMAdapter, text_encoder: LLMTextEncoder, directory: s
 
 
 class LLMDiffusionPipeline:
-    """An LLM text encoder + adapter in front of a stock diffusers pipeline (`.base`)."""
+    """An LLM text encoder + connector ("adapter") in front of a stock diffusers pipeline (`.base`).
+
+    The pipeline only asks the connector what it is: its widths (`check_compatible`), whether its output
+    keeps the prompt's padding, and whether it needs the denoising timestep (`timestep_aware`: then its
+    output is recomputed at every step, see `llmdiff.stepwise`). It never asks which family it is.
+    """
 
     def __init__(
         self,
         base,
         text_encoder: LLMTextEncoder,
-        adapter: LLMAdapter,
+        adapter: Connector,
         info: BaseModelInfo,
         defaults: GenerationDefaults | None = None,
+        append_clip_tokens: bool = False,
     ):
         adapter.check_compatible(text_encoder.hidden_size, info.cond_dim, info.pooled_dim)
         self.base = base
@@ -223,7 +248,16 @@ class LLMDiffusionPipeline:
         self.info = info
         self.defaults = defaults or GenerationDefaults()
         """steps and guidance when a call names none (the adapter folder's generation_config.json)"""
-        self._empty_embedding: AdapterOutput | None = None
+        self.append_clip_tokens = append_clip_tokens
+        """put the base pipeline's own CLIP tokens after the connector's (keeps LoRA trigger words working)"""
+        self._empty_encoded: EncodedPrompts | None = None
+        self._empty_embedding: ConnectorOutput | None = None
+        self._keeps_padding: bool | None = None
+
+    @property
+    def connector(self) -> Connector:
+        """The connector (`adapter`) mapping LLM states to the base model's conditioning."""
+        return self.adapter
 
     @classmethod
     def from_pretrained(
@@ -237,32 +271,86 @@ class LLMDiffusionPipeline:
         device: str | torch.device | None = None,
         with_clip: bool = False,
         text_encoder: LLMTextEncoder | None = None,
+        model: str | os.PathLike | None = None,
+        adapter_family: str = DEFAULT_FAMILY,
+        append_clip_tokens: bool = False,
     ) -> "LLMDiffusionPipeline":
         """Load a base model, an LLM and an adapter by hub id or local path.
 
-        With no `base`, the shipped default model (the shapes world's, with its trained adapter unless
+        `model` names a model folder (`base/` + `adapter/` [+ `llm/`]) instead of `base` and `adapter`.
+        With neither, the shipped default model (the shapes world's, with its trained adapter unless
         `adapter` names another) is loaded.
 
-        `adapter=None` builds a freshly initialised adapter (random weights, `adapter_config` overrides
-        its defaults) sized for this LLM and base model. An adapter directory may carry the LLM and
-        encoder settings it was trained with; `llm` and `text_encoder_config` override those. It may also
-        carry the steps and guidance it was measured best with (`generation_config.json`): a call that
-        names none gets those, and the LoRA its LLM was trained with (`llm_lora/`), merged into the LLM.
-        `text_encoder` is an already loaded encoder to use instead (several pipelines can share one).
+        `adapter=None` builds a freshly initialised connector of `adapter_family` (random weights,
+        `adapter_config` overrides its defaults) sized for this LLM and base model. An adapter directory,
+        of any family, may carry the LLM and encoder settings it was trained with; `llm` and
+        `text_encoder_config` override those. It may also carry the steps and guidance it was measured best
+        with (`generation_config.json`): a call that names none gets those, and the LoRA its LLM was trained
+        with (`llm_lora/`), merged into the LLM. `text_encoder` is an already loaded encoder to use instead
+        (several pipelines can share one). `append_clip_tokens` loads the base model's CLIP encoders too and
+        puts their tokens after the connector's.
         """
-        if text_encoder is not None and (llm is not None or text_encoder_config is not None):
-            raise UserError("pass either text_encoder or llm/text_encoder_config, not both")
+        base, adapter, llm = model_sources(model, base, adapter, llm)
         base, adapter = with_default_model(base, adapter)
         if base is None:
             raise UserError(
                 "no base model given and no default model installed: pass base= (CLI: --base) with a "
                 "diffusers SD1.5- or SDXL-format model directory or hub id"
             )
-        saved_llm, saved_config = load_text_encoder_config(adapter) if adapter is not None else (None, None)
+        if text_encoder is not None and (llm is not None or text_encoder_config is not None):
+            raise UserError("pass either text_encoder or llm/text_encoder_config, not both")
         if adapter is not None:
             check_source("adapter", str(adapter))
+        pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip or append_clip_tokens)
+        pipe = cls._around(
+            pipeline, info, llm=llm, adapter=adapter, text_encoder_config=text_encoder_config,
+            adapter_config=adapter_config, text_encoder=text_encoder, adapter_family=adapter_family,
+            append_clip_tokens=append_clip_tokens, dtype=dtype,
+        )
+        return pipe.to(device) if device is not None else pipe
+
+    @classmethod
+    def from_pipe(
+        cls,
+        pipeline,
+        llm: str | os.PathLike | None = None,
+        adapter: str | os.PathLike | None = None,
+        text_encoder: LLMTextEncoder | None = None,
+        text_encoder_config: TextEncoderConfig | None = None,
+        adapter_config: dict | None = None,
+        adapter_family: str = DEFAULT_FAMILY,
+        append_clip_tokens: bool = False,
+    ) -> "LLMDiffusionPipeline":
+        """The LLM conditioning in front of an already built diffusers SD/SDXL pipeline of any kind.
+
+        img2img, inpainting, ControlNet, IP-Adapter and LoRA-loaded pipelines keep every feature of their
+        own; a call's extra keyword arguments (`image=`, `mask_image=`, `strength=`, ...) reach them
+        unchanged. The LLM and connector are put on the pipeline's device and in its UNet's dtype. The base
+        pipeline's CLIP encoders are left as they are; `append_clip_tokens` uses them.
+        """
+        if text_encoder is not None and (llm is not None or text_encoder_config is not None):
+            raise UserError("pass either text_encoder or llm/text_encoder_config, not both")
+        unet = getattr(pipeline, "unet", None)
+        if unet is None:
+            raise UserError(f"{type(pipeline).__name__} has no UNet: only SD/SDXL-family pipelines can be wrapped")
+        if adapter is not None:
+            check_source("adapter", str(adapter))
+        info = BaseModelInfo.from_unet(unet)
+        pipe = cls._around(
+            pipeline, info, llm=llm, adapter=adapter, text_encoder_config=text_encoder_config,
+            adapter_config=adapter_config, text_encoder=text_encoder, adapter_family=adapter_family,
+            append_clip_tokens=append_clip_tokens, dtype=unet.dtype,
+        )
+        pipe.text_encoder.to(pipe.device)
+        pipe.adapter.to(pipe.device)
+        return pipe
+
+    @classmethod
+    def _around(cls, pipeline, info, *, llm, adapter, text_encoder_config, adapter_config, text_encoder,
+                adapter_family, append_clip_tokens, dtype) -> "LLMDiffusionPipeline":
+        """The LLM and connector for `pipeline`: loaded from the adapter folder, or fresh."""
+        saved_llm, saved_config = load_text_encoder_config(adapter) if adapter is not None else (None, None)
         defaults = GenerationDefaults.load(adapter) if adapter is not None else None
-        pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip)
         lora = llm_lora_dir(adapter)
         if text_encoder is None:
             text_encoder = LLMTextEncoder.from_pretrained(
@@ -275,21 +363,21 @@ class LLMDiffusionPipeline:
                 "given does not carry; load it with LLMTextEncoder.from_pretrained(..., lora=...)"
             )
         if adapter is None:
-            options = {"llm_dim": text_encoder.hidden_size, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
-            module = LLMAdapter(**{**options, **(adapter_config or {})})
+            connector = build_connector(
+                adapter_family, text_encoder.hidden_size, info.cond_dim, info.pooled_dim, **(adapter_config or {})
+            )
             if dtype != torch.float32:
-                module = module.to(dtype=dtype)
+                connector = connector.to(dtype=dtype)
         else:
-            module = LLMAdapter.load(adapter, torch_dtype=dtype)
-            module.check_compatible(text_encoder.hidden_size, info.cond_dim, info.pooled_dim, where=str(adapter))
-        pipe = cls(pipeline, text_encoder, module, info, defaults)
-        return pipe.to(device) if device is not None else pipe
+            connector = load_connector(adapter, torch_dtype=dtype)
+            connector.check_compatible(text_encoder.hidden_size, info.cond_dim, info.pooled_dim, where=str(adapter))
+        return cls(pipeline, text_encoder, connector, info, defaults, append_clip_tokens=append_clip_tokens)
 
     def to(self, device: str | torch.device) -> "LLMDiffusionPipeline":
         self.base.to(device)
         self.text_encoder.to(device)
         self.adapter.to(device)
-        self._empty_embedding = None
+        self.clear_cache()
         return self
 
     @property
@@ -308,34 +396,56 @@ class LLMDiffusionPipeline:
         """Save the adapter with the encoder settings it needs (and optionally the LLM spec)."""
         save_adapter(self.adapter, self.text_encoder, directory, llm)
 
-    @torch.no_grad()
-    def encode_prompt(self, prompts: list[str]) -> tuple[AdapterOutput, list[int], list[int]]:
-        """Conditioning for prompts: the adapter's output, plus tokens kept and dropped per prompt."""
-        encoded = self.text_encoder.encode(prompts)
-        output = self.adapter(encoded.hidden_states.to(self.device), encoded.attention_mask.to(self.device))
-        return output, encoded.token_counts, encoded.dropped_tokens
+    def _connect(self, encoded: EncodedPrompts, timestep=None) -> ConnectorOutput:
+        device, _ = place_of(self.adapter, encoded.hidden_states)
+        states, mask = encoded.hidden_states.to(device), encoded.attention_mask.to(device)
+        if not self.adapter.timestep_aware:
+            return self.adapter(states, mask)
+        if timestep is None:
+            raise UserError("this connector's output depends on the denoising timestep: pass timestep=")
+        return self.adapter(states, mask, timestep=step_timesteps(timestep, states.shape[0], device))
 
-    def empty_prompt_embedding(self) -> AdapterOutput:
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str], timestep=None) -> tuple[ConnectorOutput, list[int], list[int]]:
+        """Conditioning for prompts: the connector's output, plus tokens kept and dropped per prompt.
+
+        A timestep-aware connector needs the denoising `timestep` (0..999) it is asked at.
+        """
+        encoded = self.text_encoder.encode(prompts)
+        return self._connect(encoded, timestep), encoded.token_counts, encoded.dropped_tokens
+
+    def _empty_prompt_states(self) -> EncodedPrompts:
+        if self._empty_encoded is None:
+            self._empty_encoded = self.text_encoder.encode([""])
+        return self._empty_encoded
+
+    @torch.no_grad()
+    def empty_prompt_embedding(self) -> ConnectorOutput:
         """The unconditional embedding, computed once and reused for classifier-free guidance."""
         if self._empty_embedding is None:
-            self._empty_embedding = self.encode_prompt([""])[0]
+            self._empty_embedding = self._connect(self._empty_prompt_states())
         return self._empty_embedding
 
     def clear_cache(self) -> None:
-        """Forget the cached empty-prompt embedding (after changing the adapter or the encoder)."""
+        """Forget the cached empty-prompt encoding (after changing the adapter or the encoder)."""
+        self._empty_encoded = None
         self._empty_embedding = None
+        self._keeps_padding = None
 
-    def _negative_embedding(self, negatives: list[str] | None, batch: int) -> AdapterOutput:
-        if negatives is None or not any(negatives):
-            empty = self.empty_prompt_embedding()
-            return AdapterOutput(
-                prompt_embeds=empty.prompt_embeds.expand(batch, -1, -1),
-                attention_mask=empty.attention_mask.expand(batch, -1),
-                pooled_prompt_embeds=None
-                if empty.pooled_prompt_embeds is None
-                else empty.pooled_prompt_embeds.expand(batch, -1),
-            )
-        return self.encode_prompt(negatives)[0]
+    def _output_keeps_padding(self) -> bool:
+        """Whether the connector's output carries its input's padding (its length follows the prompt's).
+
+        Asked of the connector itself, on two tiny rows of which one is padded: a connector with learned
+        queries answers with a full mask.
+        """
+        if self._keeps_padding is None:
+            device, dtype = place_of(self.adapter, torch.zeros(()))
+            states = torch.zeros(2, 2, self.text_encoder.hidden_size, device=device, dtype=dtype)
+            mask = torch.tensor([[1, 1], [1, 0]], device=device)
+            with torch.no_grad():
+                out = self._connect(EncodedPrompts(states, mask, [2, 1]), timestep=0)
+            self._keeps_padding = not bool(out.attention_mask.bool().all())
+        return self._keeps_padding
 
     def __call__(
         self,
@@ -355,7 +465,8 @@ class LLMDiffusionPipeline:
         """Generate images; extra keyword arguments go to the diffusers pipeline unchanged.
 
         `seed` gives image i the seed `seed + i`, so each image can be regenerated alone. Steps and
-        guidance left None are the model's (`self.defaults`).
+        guidance left None are the model's (`self.defaults`); height and width left None are the base
+        pipeline's (an img2img pipeline takes them from its `image`).
         """
         prompts = _as_prompt_list(prompt)
         negatives = None if negative_prompt is None else _as_prompt_list(negative_prompt, "negative prompt")
@@ -370,21 +481,21 @@ class LLMDiffusionPipeline:
         if generator is None and seed is not None:
             seeds = [seed + i for i in range(total)]
             generator = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        size = {name: value for name, value in (("height", height), ("width", width)) if value is not None}
         settings = dict(
             num_inference_steps=num_inference_steps,
             guidance_scale=guidance_scale,
-            height=height,
-            width=width,
             num_images_per_prompt=num_images_per_prompt,
             output_type=output_type,
+            **size,
             **base_kwargs,
         )
         self.base.set_progress_bar_config(disable=not progress, leave=False)
-        if self.adapter.config.num_queries or len(prompts) == 1:
+        if len(prompts) == 1 or not self._output_keeps_padding():
             groups = [range(len(prompts))]
         else:
-            # Without learned queries, shorter prompts would be padded, and the denoiser's cross-attention
-            # (which stock pipelines give no mask) would attend to the padding: one prompt at a time.
+            # Shorter prompts would be padded, and the denoiser's cross-attention (which stock pipelines give
+            # no mask) would attend to the padding: one prompt at a time.
             groups = [range(i, i + 1) for i in range(len(prompts))]
         images, token_counts, dropped = [], [], []
         for group in groups:
@@ -408,22 +519,89 @@ class LLMDiffusionPipeline:
             dropped_tokens=dropped,
         )
 
+    @torch.no_grad()
     def _generate(self, prompts: list[str], negatives: list[str] | None, generator, settings: dict):
-        conditioning, token_counts, dropped = self.encode_prompt(prompts)
-        dtype = self.base.unet.dtype
-        embeds = {"prompt_embeds": conditioning.prompt_embeds.to(dtype)}
+        encoded = self.text_encoder.encode(prompts)
         guided = settings["guidance_scale"] > 1
+        # None stands for the empty prompt, whose encoding is cached.
+        negative = self.text_encoder.encode(negatives) if guided and negatives is not None and any(negatives) else None
+        clip = self._base_clip_tokens(prompts, negatives, guided) if self.append_clip_tokens else (None, None)
+        if self.adapter.timestep_aware:
+            embeds, packing = self._packed_embeds(encoded, guided, negative, *clip)
+            context = stepwise_conditioning(self.base, self.adapter, packing)
+        else:
+            embeds = self._embeds(encoded, guided, negative, *clip)
+            context = nullcontext()
+        dtype = self.base.unet.dtype
+        embeds = {key: value.to(self.device, dtype) for key, value in embeds.items()}
+        with context:
+            result = self.base(generator=generator, **embeds, **settings)
+        return list(result.images), encoded.token_counts, encoded.dropped_tokens
+
+    def _base_clip_tokens(self, prompts, negatives, guided) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The base pipeline's own CLIP prompt embeddings (and negative ones when guided)."""
+        if getattr(self.base, "text_encoder", None) is None:
+            raise UserError("appending the base model's CLIP tokens needs its CLIP text encoder loaded "
+                            "(from_pretrained(..., with_clip=True), or a base pipeline that has one)")
+        device = getattr(self.base, "_execution_device", self.device)  # where an offloaded pipeline computes
+        encoded = self.base.encode_prompt(
+            prompt=prompts, device=device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
+            negative_prompt=negatives,
+        )
+        clip, negative = encoded[0], encoded[1]
+        if clip.shape[-1] != self.info.cond_dim:
+            raise UserError(f"the base model's CLIP tokens have width {clip.shape[-1]}, but the connector's "
+                            f"have width {self.info.cond_dim}: they cannot be put in one sequence")
+        return clip, negative if guided else None
+
+    def _pooled(self, output: ConnectorOutput) -> torch.Tensor:
+        if output.pooled_prompt_embeds is None:
+            raise UserError(f"the base model needs pooled conditioning of width {self.info.pooled_dim}, "
+                            "which the connector does not give")
+        return output.pooled_prompt_embeds
+
+    def _embeds(self, encoded: EncodedPrompts, guided: bool, negative, clip, negative_clip) -> dict:
+        """Prompt embeddings computed once, for connectors that do not read the timestep."""
+        conditioning = self._connect(encoded)
+        batch = conditioning.prompt_embeds.shape[0]
+        embeds = {"prompt_embeds": conditioning.prompt_embeds}
         if guided:
-            negative = self._negative_embedding(negatives, len(prompts))
-            embeds["negative_prompt_embeds"] = negative.prompt_embeds.to(dtype)
-        if guided and embeds["negative_prompt_embeds"].shape[1] != embeds["prompt_embeds"].shape[1]:
-            # Only without learned queries: lengths follow the prompts, and the pipeline needs them equal.
-            length = max(embeds["negative_prompt_embeds"].shape[1], embeds["prompt_embeds"].shape[1])
-            for key in ("prompt_embeds", "negative_prompt_embeds"):
-                embeds[key] = torch.nn.functional.pad(embeds[key], (0, 0, 0, length - embeds[key].shape[1]))
-        if self.info.family == "sdxl":
-            embeds["pooled_prompt_embeds"] = conditioning.pooled_prompt_embeds.to(dtype)
+            negative_output = self._connect(negative) if negative is not None else self.empty_prompt_embedding()
+            embeds["negative_prompt_embeds"] = negative_output.prompt_embeds.expand(batch, -1, -1)
+            if embeds["negative_prompt_embeds"].shape[1] != embeds["prompt_embeds"].shape[1]:
+                # Only when the output keeps the padding: lengths follow the prompts, the pipeline needs them equal.
+                length = max(embeds["negative_prompt_embeds"].shape[1], embeds["prompt_embeds"].shape[1])
+                for key in ("prompt_embeds", "negative_prompt_embeds"):
+                    embeds[key] = torch.nn.functional.pad(embeds[key], (0, 0, 0, length - embeds[key].shape[1]))
+        for key, tokens in (("prompt_embeds", clip), ("negative_prompt_embeds", negative_clip)):
+            if tokens is not None:
+                embeds[key] = torch.cat([embeds[key], tokens.to(embeds[key])], dim=1)
+        if self.info.pooled_dim:
+            embeds["pooled_prompt_embeds"] = self._pooled(conditioning)
             if guided:
-                embeds["negative_pooled_prompt_embeds"] = negative.pooled_prompt_embeds.to(dtype)
-        result = self.base(generator=generator, **embeds, **settings)
-        return list(result.images), token_counts, dropped
+                embeds["negative_pooled_prompt_embeds"] = self._pooled(negative_output).expand(batch, -1)
+        return embeds
+
+    def _packed_embeds(self, encoded: EncodedPrompts, guided: bool, negative, clip, negative_clip):
+        """The LLM states themselves, packed with their masks, for a connector that reads the timestep: the
+        pipeline's denoiser calls turn them into conditioning at each step (`llmdiff.stepwise`)."""
+        states, mask = encoded.hidden_states, encoded.attention_mask
+        batch = states.shape[0]
+        tokens = states.shape[1]
+        if guided:
+            negative = negative if negative is not None else self._empty_prompt_states()
+            negative_states = negative.hidden_states.expand(batch, -1, -1)
+            negative_mask = negative.attention_mask.expand(batch, -1)
+            tokens = max(tokens, negative_states.shape[1])
+        pooled = bool(self.info.pooled_dim)
+        packing = Packing(states.shape[-1], tokens, 0 if clip is None else clip.shape[-1], pooled=pooled)
+        embeds = {"prompt_embeds": packing.pack(states, mask, clip)}
+        if guided:
+            embeds["negative_prompt_embeds"] = packing.pack(negative_states, negative_mask, negative_clip)
+        if pooled:
+            # Stand-ins of the right width, for the pipeline's added conditioning: each denoiser call gets the
+            # connector's pooled output for its step in their place.
+            embeds["pooled_prompt_embeds"] = states.new_zeros(batch, self.info.pooled_dim)
+            if guided:
+                embeds["negative_pooled_prompt_embeds"] = states.new_zeros(batch, self.info.pooled_dim)
+        return embeds, packing

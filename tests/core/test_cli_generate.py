@@ -151,3 +151,19 @@ def test_real_process_prints_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == "llmdiff generate: error: steps must be a positive integer, not -1"
+
+
+def test_clip_tokens_option_appends_the_bases_own(base_args, tmp_path, capsys):
+    status, err = run(["a red cat", "-o", str(tmp_path / "clip.png"), "--clip-tokens", *base_args], capsys)
+    assert status == 0, err
+    assert read_metadata(tmp_path / "clip.png")["clip_tokens"] is True
+    status, _ = run(["a red cat", "-o", str(tmp_path / "plain.png"), *base_args], capsys)
+    assert status == 0 and "clip_tokens" not in read_metadata(tmp_path / "plain.png")
+    with Image.open(tmp_path / "clip.png") as clip, Image.open(tmp_path / "plain.png") as plain:
+        assert clip.tobytes() != plain.tobytes()
+
+
+def test_help_names_the_clip_tokens_option(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--help"])
+    assert exit_.value.code == 0 and "--clip-tokens" in capsys.readouterr().out

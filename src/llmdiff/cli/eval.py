@@ -81,7 +81,9 @@ def _register_generate(commands) -> None:
         "the same settings are skipped, so an interrupted run resumes.",
     )
     parser.add_argument("run", metavar="RUN", help="run directory made by `llmdiff eval prompts`")
-    parser.add_argument("--base", required=True, help="diffusers SD1.5/SDXL-format model: local dir or hub id")
+    parser.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
+                        "LLM ships with it), instead of --base and --adapter")
+    parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id (or give --model)")
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf (default: the adapter's, else SmolLM2)")
     parser.add_argument("--adapter", help="adapter dir (default: an untrained adapter)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
@@ -103,13 +105,18 @@ def generate_command(args: argparse.Namespace) -> int:
     from llmdiff.eval.generate import GenerateConfig, generate_run
     from llmdiff.eval.prompts import read_prompts
     from llmdiff.eval.run_dir import RunDir
+    from llmdiff.errors import UserError
+    from llmdiff.model_dir import model_sources
     from llmdiff.pipeline import check_generation_args
 
+    base, adapter, llm = model_sources(args.model, args.base, args.adapter, args.llm)
+    if base is None:
+        raise UserError("name the model: --model DIR, or --base (with --adapter for a trained adapter)")
     run = RunDir.existing(args.run)
     records = read_prompts(run.prompts)
     check_generation_args(args.steps, args.guidance, args.height, args.width, 1)
     config = GenerateConfig(
-        base=args.base, llm=args.llm, adapter=args.adapter, steps=args.steps, guidance=args.guidance, seed=args.seed,
+        base=base, llm=llm, adapter=adapter, steps=args.steps, guidance=args.guidance, seed=args.seed,
         height=args.height, width=args.width, batch_size=args.batch_size,
         systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()), device=args.device, dtype=args.dtype,
     )

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, help="output PNG; several images become OUT-0.png, OUT-1.png, …")
     parser.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead")
     parser.add_argument("--negative-prompt", default=None, help="what to steer away from (default: the empty prompt)")
+    parser.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
+                        "LLM ships with it), instead of --base and --adapter")
     parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
                         "(default: the shipped shapes-world model)")
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
@@ -34,6 +36,8 @@ def register(subparsers) -> None:
                         "code run it (refused otherwise; only for a source you trust)")
     parser.add_argument("--quantize", choices=("int8", "int4"), help="load the LLM's weights in 8 or 4 bits "
                         "(needs bitsandbytes; default: the adapter's setting, else full precision)")
+    parser.add_argument("--clip-tokens", action="store_true", help="put the base model's own CLIP tokens after the "
+                        "connector's (keeps LoRA trigger words working; loads the CLIP encoders)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -84,6 +88,7 @@ def _load_pipeline(args):
     from llmdiff.defaults import with_default_model
     from llmdiff.devices import resolve_device, resolve_dtype
     from llmdiff.errors import UserError
+    from llmdiff.model_dir import model_sources
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
     from llmdiff.text_encoder import TextEncoderConfig
 
@@ -93,7 +98,8 @@ def _load_pipeline(args):
     # Loading bars for a few files are noise on the command line; the denoising bar stays.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    base, adapter = with_default_model(args.base, args.adapter)
+    base, adapter, llm = model_sources(args.model, args.base, args.adapter, args.llm)
+    base, adapter = with_default_model(base, adapter)
     if base is None:
         raise UserError(
             "--base is required: no default model is installed yet; pass a diffusers SD1.5- or "
@@ -109,10 +115,15 @@ def _load_pipeline(args):
     config = replace(config, trust_remote_code=args.trust_remote_code)
     if args.quantize is not None:
         config = replace(config, quantize=args.quantize)
+    clip_tokens = getattr(args, "clip_tokens", False)  # `llmdiff serve` shares this loader without the option
     pipe = LLMDiffusionPipeline.from_pretrained(
-        base=base, llm=args.llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
+        base=base, llm=llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device,
+        append_clip_tokens=clip_tokens,
     )
-    return pipe, {"base": base, "llm": pipe.text_encoder.name, "adapter": adapter or "untrained"}
+    sources = {"base": base, "llm": pipe.text_encoder.name, "adapter": adapter or "untrained"}
+    if clip_tokens:
+        sources["clip_tokens"] = True
+    return pipe, sources
 
 
 def _save_all(pipe, result, paths, args, sources) -> None:

@@ -15,6 +15,8 @@ def register(subparsers) -> None:
         "told otherwise; any other address needs an access token. See docs/serve.md.",
     )
     model = parser.add_argument_group("model (as for `llmdiff generate`)")
+    model.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
+                       "LLM ships with it), instead of --base and --adapter")
     model.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
                        "(default: the shipped shapes-world model)")
     model.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")

@@ -319,15 +319,16 @@ def llm_model(
     from functools import partial
 
     from llmdiff.llm_lora import llm_lora_dir
+    from llmdiff.model_dir import ModelDir
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
 
-    model_dir = Path(model_dir)
-    for part in ("base", "adapter"):
-        if not (model_dir / part).is_dir():
-            raise UserError(f"model directory '{model_dir}' has no {part}/ folder")
-    adapter = model_dir / "adapter"
-    text_encoder = encoders.get(*load_text_encoder_config(adapter), lora=llm_lora_dir(adapter)) if encoders else None
+    folder = ModelDir.open(model_dir)
+    adapter = folder.adapter
+    saved_llm, saved_config = load_text_encoder_config(adapter)
+    llm = str(folder.llm) if folder.llm is not None else saved_llm
+    text_encoder = encoders.get(llm, saved_config, lora=llm_lora_dir(adapter)) if encoders else None
     pipe = LLMDiffusionPipeline.from_pretrained(
-        base=model_dir / "base", adapter=adapter, device=device, text_encoder=text_encoder
+        base=folder.base, adapter=adapter, device=device, text_encoder=text_encoder,
+        llm=None if text_encoder is not None else llm,
     )
     return _as_generate(partial(pipe, progress=False), config)
