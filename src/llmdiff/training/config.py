@@ -18,6 +18,9 @@ import yaml
 
 from llmdiff.errors import UserError
 
+CONNECTOR_FAMILIES = ("llmdiff", "omnidiffusion", "ella", "lavi_bridge", "identity")
+"""Connector families a config may name (`model.connector`); the classes live in `llmdiff.connectors`."""
+
 STAGES = ("base", "align", "end_to_end", "quality", "cross_lingual")
 """`base`: VAE or CLIP-conditioned UNet; `align`: stage 1; `end_to_end`: stage 2; `quality`: stage 3;
 `cross_lingual`: the adapter alone, taught to give every language what it gives the English caption."""
@@ -40,8 +43,10 @@ class ModelConfig:
     teacher_adapter: str | None = None
     """`cross_lingual` stage: the frozen adapter whose outputs for the English captions are the targets;
     None: `adapter`, as it was before training."""
+    connector: str = "llmdiff"
+    """Connector family of a fresh adapter: llmdiff (`LLMAdapter`), omnidiffusion, ella, lavi_bridge or identity."""
     adapter_config: dict = field(default_factory=dict)
-    """Keyword arguments for a fresh `LLMAdapter` (widths follow the LLM and the base model)."""
+    """Keyword arguments for a fresh connector of that family (widths follow the LLM and the base model)."""
     text_encoder: dict = field(default_factory=dict)
     """`TextEncoderConfig` fields (layers, layer_reduction, max_length, instruction)."""
     reinit: tuple[str, ...] = ()
@@ -54,6 +59,8 @@ class ModelConfig:
     """dtype of frozen models (LLM, CLIP teacher, VAE): float32, bfloat16 or float16."""
 
     def __post_init__(self) -> None:
+        _check(self.connector in CONNECTOR_FAMILIES,
+               f"model.connector: unknown family {self.connector!r} (choose from {', '.join(CONNECTOR_FAMILIES)})")
         self.reinit = tuple(self.reinit)
         for name in self.reinit:
             _check(name in ("unet", "vae", "text_encoder"), f"model.reinit: unknown component {name!r}")
