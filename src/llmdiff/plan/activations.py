@@ -9,12 +9,17 @@ decoder layers) is replaced by one that runs the block plainly and files what it
 With checkpointing, what stays is everything saved outside the blocks, plus each block's inputs, plus the
 largest block's own tensors while it is recomputed during backward.
 
+A value read from a meta tensor (`bool(mask.all())`) answers 1 / True during the trace: every mask is all
+ones, as every prompt is at full length.
+
 Not counted: transient tensors of forward passes that save nothing (the frozen LLM, the VAE, the CLIP
 teacher under no grad) and the gradients of activations in flight during backward.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -96,6 +101,18 @@ class ActivationEstimate:
     saved_weights_of_learners: int
 
 
+@contextlib.contextmanager
+def _meta_values_read_as_one():
+    library = torch.library.Library("aten", "IMPL")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "overriding a previously registered kernel": for this trace only
+        library.impl("_local_scalar_dense", lambda t: True if t.dtype == torch.bool else 1, "Meta")
+    try:
+        yield
+    finally:
+        library._destroy()
+
+
 def _set_checkpointing(module: nn.Module, function) -> None:
     base = module.get_base_model() if hasattr(module, "get_base_model") else module
     base._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=function)
@@ -116,7 +133,8 @@ def estimate_activations(config: RunConfig, models: RunModels) -> ActivationEsti
         if component.checkpointed:
             _set_checkpointing(component.module, saved.checkpoint)
     learner_weights = _LearnerWeights(learner_parameters)
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: learner_weights.pack(saved.pack(t)), lambda t: t):
+    hooks = torch.autograd.graph.saved_tensors_hooks(lambda t: learner_weights.pack(saved.pack(t)), lambda t: t)
+    with hooks, _meta_values_read_as_one():
         _forward(config, models, dtype)
     return ActivationEstimate(saved.without_checkpointing, saved.with_checkpointing, saved.saved_weights,
                               learner_weights.bytes)
@@ -149,11 +167,12 @@ def _forward(config: RunConfig, models: RunModels, dtype: torch.dtype) -> None:
     else:
         ids = torch.zeros(batch, models.text_length, dtype=torch.long, device=meta)
         mask = torch.ones(batch, models.text_length, dtype=torch.long, device=meta)
-        # No mask: every prompt at full length (a mask's values cannot be read on the meta device).
-        states = llm.module(input_ids=ids).last_hidden_state
+        states = llm.module(input_ids=ids, attention_mask=mask).last_hidden_state
         if not llm.learns:
             states = states.detach()
-        out = adapter.module(states, mask)
+        timestep = torch.zeros(batch, dtype=torch.long, device=meta)
+        extra = {"timestep": timestep} if getattr(adapter.module, "timestep_aware", False) else {}
+        out = adapter.module(states, mask, **extra)
         conditioning, pooled = out.prompt_embeds, out.pooled_prompt_embeds
     runs_unet = (stage in ("end_to_end", "quality", "base")
                  or (stage == "align" and config.loss.diffusion_weight > 0 and config.data.image_field)

@@ -77,23 +77,26 @@ def _add_lora(module: nn.Module, rank: int, targets) -> nn.Module:
 
 def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length: int | None) -> nn.Module:
     """The stage's adapter on the meta device: from `model.adapter`'s config.json when that folder exists,
-    else fresh from `model.connector` + `model.adapter_config` (widths follow the LLM and the base)."""
+    else fresh from `model.connector` + `model.adapter_config` (widths follow the LLM and the base;
+    `length` fixes the number of learned queries of a family that has them, as stage 1 does)."""
+    import inspect
+
     from accelerate import init_empty_weights
 
-    from llmdiff.adapter import LLMAdapter
+    from llmdiff.connectors import FAMILIES, family_of_class
     from llmdiff.plan.sources import read_json
 
     saved = Path(config.model.adapter) / "config.json" if config.model.adapter else None
     with init_empty_weights():
         if saved is not None and saved.is_file():
-            return LLMAdapter.from_config(read_json(saved))
-        if config.model.connector != "llmdiff":
-            raise UserError(f"planning knows the llmdiff connector only, not {config.model.connector!r}")
-        options = {"llm_dim": llm_dim, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
-        if length is not None:
+            data = read_json(saved)
+            return family_of_class(data.get("_class_name"), str(saved)).from_config(data)
+        family = FAMILIES[config.model.connector]
+        options = dict(config.model.adapter_config)
+        if length is not None and "num_queries" in inspect.signature(family.__init__).parameters:
             options["num_queries"] = length
         try:
-            return LLMAdapter(**{**options, **config.model.adapter_config})
+            return family.for_dims(llm_dim, info.cond_dim, info.pooled_dim, **options)
         except TypeError as error:
             raise UserError(f"config: model.adapter_config: {error}") from None
 

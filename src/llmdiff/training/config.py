@@ -18,9 +18,6 @@ import yaml
 
 from llmdiff.errors import UserError
 
-CONNECTOR_FAMILIES = ("llmdiff", "omnidiffusion", "ella", "lavi_bridge", "identity")
-"""Connector families a config may name (`model.connector`); the classes live in `llmdiff.connectors`."""
-
 STAGES = ("base", "align", "end_to_end", "quality", "cross_lingual")
 """`base`: VAE or CLIP-conditioned UNet; `align`: stage 1; `end_to_end`: stage 2; `quality`: stage 3;
 `cross_lingual`: the adapter alone, taught to give every language what it gives the English caption."""
@@ -44,7 +41,7 @@ class ModelConfig:
     """`cross_lingual` stage: the frozen adapter whose outputs for the English captions are the targets;
     None: `adapter`, as it was before training."""
     connector: str = "llmdiff"
-    """Connector family of a fresh adapter: llmdiff (`LLMAdapter`), omnidiffusion, ella, lavi_bridge or identity."""
+    """Connector family of a fresh adapter, a name in `llmdiff.connectors.FAMILIES` (llmdiff: `LLMAdapter`)."""
     adapter_config: dict = field(default_factory=dict)
     """Keyword arguments for a fresh connector of that family (widths follow the LLM and the base model)."""
     text_encoder: dict = field(default_factory=dict)
@@ -59,8 +56,10 @@ class ModelConfig:
     """dtype of frozen models (LLM, CLIP teacher, VAE): float32, bfloat16 or float16."""
 
     def __post_init__(self) -> None:
-        _check(self.connector in CONNECTOR_FAMILIES,
-               f"model.connector: unknown family {self.connector!r} (choose from {', '.join(CONNECTOR_FAMILIES)})")
+        from llmdiff.connectors import FAMILIES
+
+        _check(self.connector in FAMILIES,
+               f"model.connector: unknown family {self.connector!r} (choose from {', '.join(FAMILIES)})")
         self.reinit = tuple(self.reinit)
         for name in self.reinit:
             _check(name in ("unet", "vae", "text_encoder"), f"model.reinit: unknown component {name!r}")
