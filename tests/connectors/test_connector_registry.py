@@ -120,3 +120,38 @@ def test_missing_folder_and_cut_file(tmp_path):
     with pytest.raises(UserError, match=r"could not load adapter from '.*diffusion_pytorch_model\.safetensors': "
                                         r"not an intact safetensors file"):
         load_connector(folder)
+
+
+SMALL_FAMILIES = {
+    "llmdiff": (48, 64, 16, SMALL_LLMDIFF),
+    "omnidiffusion": (48, 32, 16, {"num_heads": 4, "num_encoder_layers": 1, "num_decoder_layers": 1, "ff_dim": 40,
+                                   "num_queries": 5}),
+    "ella": (48, 32, None, {"num_layers": 1, "num_heads": 4, "num_latents": 5, "time_channels": 8}),
+    "lavi_bridge": (48, 32, None, {"hidden_dim": 24}),
+    "identity": (48, 48, None, {}),
+}
+
+
+def test_every_family_is_tested_here():
+    assert set(SMALL_FAMILIES) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family", sorted(SMALL_FAMILIES))
+def test_every_family_round_trips_as_its_own_class(tmp_path, family):
+    llm_dim, cond_dim, pooled_dim, options = SMALL_FAMILIES[family]
+    connector = build_connector(family, llm_dim, cond_dim, pooled_dim, **options).eval()
+    assert type(connector) is FAMILIES[family] and connector.family == family
+    connector.save_pretrained(tmp_path)
+    loaded = load_connector(tmp_path).eval()
+    assert type(loaded) is FAMILIES[family]
+    loaded.check_compatible(llm_dim, cond_dim, pooled_dim, where=str(tmp_path))
+    hidden, mask = states(width=llm_dim), torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    timestep = torch.tensor([999, 20]) if connector.timestep_aware else None
+    with torch.no_grad():
+        a, b = connector(hidden, mask, timestep), loaded(hidden, mask, timestep)
+    assert torch.equal(a.prompt_embeds, b.prompt_embeds) and a.prompt_embeds.shape[-1] == cond_dim
+    assert (a.pooled_prompt_embeds is None) == (pooled_dim is None)
+    others = [cls for name, cls in FAMILIES.items() if name != family]
+    for other in others:
+        with pytest.raises(UserError, match=rf"describes a {type(connector).__name__}, not a {other.__name__}"):
+            other.load(tmp_path)

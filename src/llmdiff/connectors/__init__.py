@@ -14,11 +14,13 @@ from llmdiff.connectors.ella import ELLAConnector
 from llmdiff.connectors.identity import IdentityConnector
 from llmdiff.connectors.lavi_bridge import LaViBridgeConnector
 from llmdiff.connectors.llmdiff import LLMAdapter
+from llmdiff.connectors.omnidiffusion import OmniDiffusionConnector
 from llmdiff.errors import UserError
 from llmdiff.loading import check_source, user_errors
 
 FAMILIES: dict[str, type[Connector]] = {
     LLMAdapter.family: LLMAdapter,
+    OmniDiffusionConnector.family: OmniDiffusionConnector,
     ELLAConnector.family: ELLAConnector,
     LaViBridgeConnector.family: LaViBridgeConnector,
     IdentityConnector.family: IdentityConnector,
@@ -26,8 +28,7 @@ FAMILIES: dict[str, type[Connector]] = {
 """family name -> class"""
 
 __all__ = ["FAMILIES", "Connector", "ConnectorOutput", "ELLAConnector", "IdentityConnector", "LaViBridgeConnector",
-           "LLMAdapter", "build_connector", "load_connector",
-           "masked_mean"]
+           "LLMAdapter", "OmniDiffusionConnector", "build_connector", "load_connector", "masked_mean"]
 
 
 def _known() -> str:
