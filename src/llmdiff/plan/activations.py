@@ -135,7 +135,7 @@ def estimate_activations(config: RunConfig, models: RunModels) -> ActivationEsti
     learner_weights = _LearnerWeights(learner_parameters)
     hooks = torch.autograd.graph.saved_tensors_hooks(lambda t: learner_weights.pack(saved.pack(t)), lambda t: t)
     with hooks, _meta_values_read_as_one():
-        _forward(config, models, dtype)
+        forward_pass(config, models, dtype)
     return ActivationEstimate(saved.without_checkpointing, saved.with_checkpointing, saved.saved_weights,
                               learner_weights.bytes)
 
@@ -154,8 +154,10 @@ class _LearnerWeights:
         return tensor
 
 
-def _forward(config: RunConfig, models: RunModels, dtype: torch.dtype) -> None:
-    meta = torch.device("meta")
+def forward_pass(config: RunConfig, models: RunModels, dtype: torch.dtype, device=torch.device("meta")) -> torch.Tensor:
+    """The stage's forward pass as its recipe runs it (LLM, connector, then UNet where the stage runs one),
+    on zero inputs at the config's sizes; returns the last output."""
+    meta = torch.device(device)
     batch = config.train.batch_size
     stage = config.stage
     llm, adapter, unet = models.get("llm"), models.get("adapter"), models.get("unet")
@@ -178,7 +180,7 @@ def _forward(config: RunConfig, models: RunModels, dtype: torch.dtype) -> None:
                  or (stage == "align" and config.loss.diffusion_weight > 0 and config.data.image_field)
                  or (stage == "cross_lingual" and config.loss.distill_space == "denoiser"))
     if not runs_unet or unet is None:
-        return
+        return conditioning
     side = config.data.resolution // models.latent_scale
     latents = torch.zeros(batch, models.latent_channels, side, side, dtype=dtype, device=meta)
     timesteps = torch.zeros(batch, dtype=torch.long, device=meta)
@@ -190,4 +192,4 @@ def _forward(config: RunConfig, models: RunModels, dtype: torch.dtype) -> None:
             pooled = torch.zeros(batch, models.info.pooled_dim, dtype=dtype, device=meta)
         ids = torch.zeros(batch, 6, dtype=dtype, device=meta)
         extra["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": ids}
-    unet.module(latents, timesteps, encoder_hidden_states=conditioning.to(dtype), **extra)
+    return unet.module(latents, timesteps, encoder_hidden_states=conditioning.to(dtype), **extra).sample

@@ -49,6 +49,7 @@ def llm_config(spec: str | os.PathLike | None):
             )
         model_type = stand_in
     fields = {key: value for key, value in data.items() if key not in _NOT_CONFIG}
+    fields["use_cache"] = False  # training reads states, never a generation cache
     return AutoConfig.for_model(model_type, **fields)
 
 

@@ -86,8 +86,11 @@ def make_plan(config: RunConfig, gpus: int | None = None, gpu_memory_gib: float 
     memory = {name: gpu_memory(models, activations, name, gpus, train.mixed_precision, train.gradient_checkpointing)
               for name in STRATEGIES}
     notes = []
+    unet = models.get("unet")
+    if train.gradient_checkpointing and not unet.learns and config.stage in ("end_to_end", "quality"):
+        notes.append("the recipe checkpoints only modules that learn: the frozen UNet the gradient flows through keeps all its activations")
     if config.cache.dir is not None and "llm" not in config.components:
-        notes.append("cache.dir is set: the LLM states may be read from the cache, but the recipe still loads the LLM")
+        notes.append("with cache.dir the LLM states can come from the cache, but the recipe still loads the LLM")
     return RunPlan(config.stage, gpus, gpu_memory_gib, train.mixed_precision, train.gradient_checkpointing,
                    train.batch_size, config.data.resolution, models.text_length, components, activations, memory,
                    strategy, notes)
