@@ -9,6 +9,10 @@ decoder layers) is replaced by one that runs the block plainly and files what it
 With checkpointing, what stays is everything saved outside the blocks, plus each block's inputs, plus the
 largest block's own tensors while it is recomputed during backward.
 
+Attention is accounted as the fused kernels keep it (flash / memory-efficient attention on GPUs, PyTorch's
+flash kernel on CPUs: query, key, value, output and the log-sum-exp per row), not as the L×L weights the meta
+device's fallback would keep.
+
 A value read from a meta tensor (`bool(mask.all())`) answers 1 / True during the trace: every mask is all
 ones, as every prompt is at full length.
 
@@ -99,6 +103,8 @@ class ActivationEstimate:
     """Weights the backward pass reads, saved in the compute dtype: an extra copy when the module is held in
     float32 under autocast."""
     saved_weights_of_learners: int
+    largest_block: int = 0
+    """Bytes the largest checkpointed block keeps while it is recomputed (part of `with_checkpointing`)."""
 
 
 @contextlib.contextmanager
@@ -111,6 +117,39 @@ def _meta_values_read_as_one():
         yield
     finally:
         library._destroy()
+
+
+class _FusedAttention(torch.autograd.Function):
+    """Keeps for backward what a fused attention kernel keeps; used only while tracing on meta tensors."""
+
+    @staticmethod
+    def forward(ctx, query, key, value, mask, attend):
+        with torch.no_grad():
+            output = attend()
+        logsumexp = query.new_empty(query.shape[:-1], dtype=torch.float32)
+        ctx.save_for_backward(*(t for t in (query, key, value, output, logsumexp, mask) if t is not None))
+        return output
+
+    @staticmethod
+    def backward(ctx, grad):  # never run: the trace only goes forward
+        raise NotImplementedError
+
+
+@contextlib.contextmanager
+def _fused_attention():
+    import torch.nn.functional as F
+
+    original = F.scaled_dot_product_attention
+
+    def attention(query, key, value, attn_mask=None, *args, **kwargs):
+        attend = lambda: original(query, key, value, attn_mask, *args, **kwargs)  # noqa: E731
+        return _FusedAttention.apply(query, key, value, attn_mask, attend)
+
+    F.scaled_dot_product_attention = attention
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
 
 
 def _set_checkpointing(module: nn.Module, function) -> None:
@@ -134,10 +173,10 @@ def estimate_activations(config: RunConfig, models: RunModels) -> ActivationEsti
             _set_checkpointing(component.module, saved.checkpoint)
     learner_weights = _LearnerWeights(learner_parameters)
     hooks = torch.autograd.graph.saved_tensors_hooks(lambda t: learner_weights.pack(saved.pack(t)), lambda t: t)
-    with hooks, _meta_values_read_as_one():
+    with hooks, _meta_values_read_as_one(), _fused_attention():
         forward_pass(config, models, dtype)
     return ActivationEstimate(saved.without_checkpointing, saved.with_checkpointing, saved.saved_weights,
-                              learner_weights.bytes)
+                              learner_weights.bytes, max(saved.blocks, default=0))
 
 
 @dataclass
