@@ -83,7 +83,7 @@ def test_activation_estimate_against_a_measured_cpu_forward(tiny_models, tmp_pat
     from llmdiff.plan.components import Component, RunModels, run_models
     from llmdiff.text_encoder import _drop_unread_layers
 
-    config = load_config(tiny_config(tiny_models, tmp_path), ["train.batch_size=8", "data.resolution=128"])
+    config = load_config(tiny_config(tiny_models, tmp_path), ["train.batch_size=4", "data.resolution=96"])
     meta = run_models(config)
     estimate = estimate_activations(config, meta)
     pipeline, info = load_base_pipeline(str(tiny_models["sd"]))
