@@ -17,7 +17,7 @@ from torch import nn
 
 from llmdiff.errors import UserError
 from llmdiff.pipeline import BaseModelInfo
-from llmdiff.plan.meta_models import BaseModels, build_base, build_llm, count, llm_config
+from llmdiff.plan.meta_models import BaseModels, build_base, build_llm, count, llm_config, to_dtype
 from llmdiff.training.config import RunConfig
 from llmdiff.training.models import DTYPES, UNET_LORA_TARGETS
 
@@ -75,19 +75,19 @@ def _add_lora(module: nn.Module, rank: int, targets) -> nn.Module:
     return get_peft_model(module, LoraConfig(r=rank, lora_alpha=rank, target_modules=targets))
 
 
-def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length: int | None) -> nn.Module:
+def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length: int | None,
+                    on_meta: bool = True) -> nn.Module:
     """The stage's adapter on the meta device: from `model.adapter`'s config.json when that folder exists,
     else fresh from `model.connector` + `model.adapter_config` (widths follow the LLM and the base;
     `length` fixes the number of learned queries of a family that has them, as stage 1 does)."""
     import inspect
 
-    from accelerate import init_empty_weights
-
     from llmdiff.connectors import FAMILIES, family_of_class
+    from llmdiff.plan.meta_models import empty_weights
     from llmdiff.plan.sources import read_json
 
     saved = Path(config.model.adapter) / "config.json" if config.model.adapter else None
-    with init_empty_weights():
+    with empty_weights(on_meta):
         if saved is not None and saved.is_file():
             data = read_json(saved)
             return family_of_class(data.get("_class_name"), str(saved)).from_config(data)
@@ -101,17 +101,18 @@ def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length
             raise UserError(f"config: model.adapter_config: {error}") from None
 
 
-def run_models(config: RunConfig) -> RunModels:
-    """Every model `config`'s stage holds, built on the meta device with LoRA where the config puts it."""
+def run_models(config: RunConfig, on_meta: bool = True) -> RunModels:
+    """Every model `config`'s stage holds, built on the meta device with LoRA where the config puts it
+    (`on_meta` false: real, randomly initialised, in the dtypes the recipe holds them in)."""
     learning = set(config.components)
     frozen = DTYPES[config.model.frozen_dtype]
     stage = config.stage
-    base: BaseModels = build_base(config.model.base, with_clip=stage in ("align", "base"))
+    base: BaseModels = build_base(config.model.base, with_clip=stage in ("align", "base"), on_meta=on_meta)
     info = BaseModelInfo.from_unet_config(base.unet_config)
     components: list[Component] = []
     layers, text_length = text_settings(config)
     if stage != "base":
-        llm = build_llm(llm_config(config.model.llm), layers)
+        llm = build_llm(llm_config(config.model.llm), layers, on_meta=on_meta)
         llm.requires_grad_(False)
         if "llm" in learning:
             llm = _add_lora(llm, config.train.llm_lora_rank, "all-linear")
@@ -122,7 +123,7 @@ def run_models(config: RunConfig) -> RunModels:
         if config.model.text_encoder.get("layer_reduction") == "concat":
             llm_dim *= len(layers)
         length = config.loss.teacher_chunks * 75 + 2 if stage == "align" else None
-        adapter = build_connector(config, llm_dim, info, length)
+        adapter = build_connector(config, llm_dim, info, length, on_meta)
         learns = "adapter" in learning
         adapter.requires_grad_(learns)
         components.append(Component("adapter", adapter, learns, torch.float32 if learns else frozen))
@@ -145,6 +146,8 @@ def run_models(config: RunConfig) -> RunModels:
         learns = "text_encoder" in learning
         dtype = torch.float32 if stage == "base" else frozen
         components.append(Component(name, encoder.requires_grad_(learns), learns, dtype))
+    for component in components:
+        to_dtype(component.module, component.held_dtype)
     vae_config = base.vae.config
     return RunModels(components, info, int(base.unet_config.get("in_channels", 4)),
                      2 ** (len(vae_config.block_out_channels) - 1), text_length)

@@ -20,10 +20,13 @@ shape, so its parameters and activations are Llama's at its widths."""
 _NOT_CONFIG = ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path", "tokenizer_class")
 
 
-def _empty():
+def empty_weights(on_meta: bool = True):
+    """Models built inside are on the meta device (or, `on_meta` false, real and randomly initialised)."""
+    import contextlib
+
     from accelerate import init_empty_weights
 
-    return init_empty_weights(include_buffers=True)
+    return init_empty_weights(include_buffers=True) if on_meta else contextlib.nullcontext()
 
 
 def llm_config(spec: str | os.PathLike | None):
@@ -53,7 +56,7 @@ def llm_config(spec: str | os.PathLike | None):
     return AutoConfig.for_model(model_type, **fields)
 
 
-def build_llm(config, layers: tuple[int, ...] = (-1,), with_head: bool = False) -> nn.Module:
+def build_llm(config, layers: tuple[int, ...] = (-1,), with_head: bool = False, on_meta: bool = True) -> nn.Module:
     """The LLM as the text encoder holds it: the transformer without its LM head (the encoder alone for an
     encoder-decoder), with the layers past the deepest hidden state read dropped (`with_head`: the whole
     causal LM, as published)."""
@@ -61,7 +64,7 @@ def build_llm(config, layers: tuple[int, ...] = (-1,), with_head: bool = False) 
 
     from llmdiff.text_encoder import _drop_unread_layers
 
-    with _empty():
+    with empty_weights(on_meta):
         model = (AutoModelForCausalLM if with_head else AutoModel).from_config(config)
     if with_head:
         return model
@@ -83,7 +86,7 @@ class BaseModels:
     unet_config: dict
 
 
-def build_base(spec: str, with_clip: bool) -> BaseModels:
+def build_base(spec: str, with_clip: bool, on_meta: bool = True) -> BaseModels:
     """UNet, VAE and (with_clip) CLIP encoders of a diffusers pipeline folder or shipped hub id."""
     import transformers
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -91,7 +94,7 @@ def build_base(spec: str, with_clip: bool) -> BaseModels:
     folder = config_folder(spec, "base model")
     index = read_json(folder / "model_index.json")
     unet_config = read_json(folder / "unet" / "config.json")
-    with _empty():
+    with empty_weights(on_meta):
         unet = UNet2DConditionModel.from_config(unet_config)
         vae = AutoencoderKL.from_config(read_json(folder / "vae" / "config.json"))
     encoders = {}
@@ -103,7 +106,7 @@ def build_base(spec: str, with_clip: bool) -> BaseModels:
         if cls is None:
             raise UserError(f"{folder / 'model_index.json'}: {name} class {entry[1]!r} is not in transformers")
         config = cls.config_class.from_dict(read_json(folder / name / "config.json"))
-        with _empty():
+        with empty_weights(on_meta):
             encoders[name] = cls(config)
     return BaseModels(unet, vae, encoders, unet_config)
 
