@@ -38,8 +38,14 @@ SHIPPED = ROOT / "src/llmdiff/plan/hub_configs"
 def write_model_configs(folder: Path, tiny: bool, unet_layers: int = 1, llm_layers: int = 2) -> tuple[Path, Path]:
     """(base folder, LLM folder) with only config files: SDXL and Llama-2 at real widths (tiny: small ones)."""
     base, llm = folder / "base", folder / "llm"
-    for name in ("unet", "vae"):
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
         (base / name).mkdir(parents=True, exist_ok=True)
+        if name.startswith("text_encoder"):  # the CLIP teacher of stage 1
+            clip = json.loads((SHIPPED / "stable-diffusion-xl-base-1.0" / name / "config.json").read_text())
+            if tiny:
+                clip.update(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2,
+                            projection_dim=32)
+            (base / name / "config.json").write_text(json.dumps(clip))
     index = json.loads((SHIPPED / "stable-diffusion-xl-base-1.0/model_index.json").read_text())
     (base / "model_index.json").write_text(json.dumps(index))
     unet = json.loads((SHIPPED / "stable-diffusion-xl-base-1.0/unet/config.json").read_text())
@@ -51,7 +57,7 @@ def write_model_configs(folder: Path, tiny: bool, unet_layers: int = 1, llm_laye
         unet.update(block_out_channels=[32, 64, 64], attention_head_dim=[2, 4, 4], norm_num_groups=8,
                     cross_attention_dim=64, addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32)
         vae.update(block_out_channels=[8, 8, 8, 8], norm_num_groups=4)
-        llama.update(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=4, vocab_size=512)
+        llama.update(hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=4, vocab_size=1024)
     (base / "unet/config.json").write_text(json.dumps(unet))
     (base / "vae/config.json").write_text(json.dumps(vae))
     llm.mkdir(parents=True, exist_ok=True)
