@@ -9,7 +9,7 @@ mixed precision autocasts its compute); a frozen one in `model.frozen_dtype`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -53,6 +53,7 @@ class RunModels:
     """Pixels per latent position (the VAE's downsampling factor)."""
     text_length: int
     """Tokens the LLM reads per prompt at most (`model.text_encoder.max_length`)."""
+    notes: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)
@@ -110,9 +111,13 @@ def run_models(config: RunConfig, on_meta: bool = True) -> RunModels:
     base: BaseModels = build_base(config.model.base, with_clip=stage in ("align", "base"), on_meta=on_meta)
     info = BaseModelInfo.from_unet_config(base.unet_config)
     components: list[Component] = []
+    notes = []
     layers, text_length = text_settings(config)
     if stage != "base":
-        llm = build_llm(llm_config(config.model.llm), layers, on_meta=on_meta)
+        llm_settings = llm_config(config.model.llm)
+        if getattr(llm_settings, "planned_as", None):
+            notes.append(f"LLM: {llm_settings.planned_as}")
+        llm = build_llm(llm_settings, layers, on_meta=on_meta)
         llm.requires_grad_(False)
         if "llm" in learning:
             llm = _add_lora(llm, config.train.llm_lora_rank, "all-linear")
@@ -150,7 +155,7 @@ def run_models(config: RunConfig, on_meta: bool = True) -> RunModels:
         to_dtype(component.module, component.held_dtype)
     vae_config = base.vae.config
     return RunModels(components, info, int(base.unet_config.get("in_channels", 4)),
-                     2 ** (len(vae_config.block_out_channels) - 1), text_length)
+                     2 ** (len(vae_config.block_out_channels) - 1), text_length, notes)
 
 
 def _lora_config(rank: int):

@@ -43,6 +43,7 @@ def llm_config(spec: str | os.PathLike | None):
     folder = config_folder(str(spec), "LLM")
     data = read_json(folder / "config.json")
     model_type = data.get("model_type")
+    stand_in = None
     if model_type not in CONFIG_MAPPING:
         stand_in = next((STAND_INS[name] for name in data.get("architectures") or () if name in STAND_INS), None)
         if stand_in is None:
@@ -50,10 +51,12 @@ def llm_config(spec: str | os.PathLike | None):
                 f"LLM '{spec}': model type {model_type!r} is not one transformers knows and has no stand-in "
                 f"for planning (known stand-ins: {', '.join(STAND_INS)})"
             )
-        model_type = stand_in
     fields = {key: value for key, value in data.items() if key not in _NOT_CONFIG}
     fields["use_cache"] = False  # training reads states, never a generation cache
-    return AutoConfig.for_model(model_type, **fields)
+    config = AutoConfig.for_model(stand_in or model_type, **fields)
+    if stand_in:
+        config.planned_as = f"{model_type} planned as {stand_in} (the same layer shapes; its own code is not run)"
+    return config
 
 
 def build_llm(config, layers: tuple[int, ...] = (-1,), with_head: bool = False, on_meta: bool = True) -> nn.Module:

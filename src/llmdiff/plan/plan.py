@@ -85,7 +85,7 @@ def make_plan(config: RunConfig, gpus: int | None = None, gpu_memory_gib: float 
     train = config.train
     memory = {name: gpu_memory(models, activations, name, gpus, train.mixed_precision, train.gradient_checkpointing)
               for name in STRATEGIES}
-    notes = []
+    notes = list(models.notes)
     unet = models.get("unet")
     if train.gradient_checkpointing and not unet.learns and config.stage in ("end_to_end", "quality"):
         notes.append("the recipe checkpoints only modules that learn: the frozen UNet the gradient flows through keeps all its activations")
