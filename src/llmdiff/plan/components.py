@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llmdiff.errors import UserError
 from llmdiff.pipeline import BaseModelInfo
 from llmdiff.plan.meta_models import BaseModels, build_base, build_llm, count, llm_config, to_dtype
 from llmdiff.training.config import RunConfig
@@ -78,28 +77,23 @@ def _add_lora(module: nn.Module, rank: int, targets) -> nn.Module:
 
 def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length: int | None,
                     on_meta: bool = True) -> nn.Module:
-    """The stage's adapter on the meta device: from `model.adapter`'s config.json when that folder exists,
-    else fresh from `model.connector` + `model.adapter_config` (widths follow the LLM and the base;
-    `length` fixes the number of learned queries of a family that has them, as stage 1 does)."""
-    import inspect
+    """The stage's connector: from `model.adapter`'s config.json when that folder exists (no weights read),
+    else fresh, as the stage builds it (`model.connector` + `model.adapter_config`; `length` fixes the
+    learned queries of stage 1)."""
+    import dataclasses
 
-    from llmdiff.connectors import FAMILIES, family_of_class
+    from llmdiff.connectors import family_of_class
     from llmdiff.plan.meta_models import empty_weights
     from llmdiff.plan.sources import read_json
+    from llmdiff.training.models import build_adapter
 
     saved = Path(config.model.adapter) / "config.json" if config.model.adapter else None
     with empty_weights(on_meta):
         if saved is not None and saved.is_file():
             data = read_json(saved)
             return family_of_class(data.get("_class_name"), str(saved)).from_config(data)
-        family = FAMILIES[config.model.connector]
-        options = dict(config.model.adapter_config)
-        if length is not None and "num_queries" in inspect.signature(family.__init__).parameters:
-            options["num_queries"] = length
-        try:
-            return family.for_dims(llm_dim, info.cond_dim, info.pooled_dim, **options)
-        except TypeError as error:
-            raise UserError(f"config: model.adapter_config: {error}") from None
+        fresh = dataclasses.replace(config, model=dataclasses.replace(config.model, adapter=None))
+        return build_adapter(fresh, llm_dim, info, length)
 
 
 def run_models(config: RunConfig, on_meta: bool = True) -> RunModels:
