@@ -40,7 +40,9 @@ GiB = 2**30
 def stage_config(stage: str, components: list[str], base: str, llm: str, args, tiny: bool, llm_lora: int = 0):
     from llmdiff.training.config import load_config
 
-    adapter = {"hidden_dim": 32, "num_heads": 4, "num_layers": 1, "num_queries": 16} if tiny else {}
+    adapter = {"hidden_dim": 32, "num_heads": 4, "num_layers": 1} if tiny else {}
+    if tiny and stage != "align":  # stage 1 takes as many queries as the CLIP teacher gives positions
+        adapter["num_queries"] = 16
     return load_config(data={
         "stage": stage,
         "model": {"base": base, "llm": llm, "connector": "llmdiff" if tiny else "omnidiffusion",

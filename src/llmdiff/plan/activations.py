@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from llmdiff.plan.components import RunModels
+from llmdiff.plan.meta_models import to_dtype
 from llmdiff.training.config import RunConfig
 
 COMPUTE_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -162,8 +163,7 @@ def estimate_activations(config: RunConfig, models: RunModels) -> ActivationEsti
     maximum length) and return the bytes kept for backward."""
     dtype = COMPUTE_DTYPES[config.train.mixed_precision]
     for component in models.components:
-        for param in component.module.parameters():
-            param.data = param.data.to(dtype)
+        to_dtype(component.module, dtype)
     parameters = {_key(p) for c in models.components for p in c.module.parameters()}
     learner_parameters = {_key(p) for c in models.components if c.learns for p in c.module.parameters()}
     saved = SavedTensors(parameters)
