@@ -155,3 +155,17 @@ def test_published_omnidiffusion_stage2_plan():
     assert by_name["adapter"].parameters == 487_346_688 and by_name["unet"].trainable == 2_567_463_684
     assert by_name["llm"].trainable == 0 and by_name["llm"].held_dtype == "bfloat16"
     assert plan.fits("zero2") and not plan.fits("ddp")
+
+
+def test_base_and_cross_lingual_stages_hold_what_their_recipes_hold(tiny_models, tmp_path):
+    path = tiny_config(tiny_models, tmp_path)
+    base = make_plan(load_config(path, ["stage=base", "train.components=[unet,text_encoder]"]))
+    by_name = {c.name: c for c in base.components}
+    assert "llm" not in by_name and "adapter" not in by_name and base.text_length == 77
+    assert by_name["text_encoder"].trainable == by_name["text_encoder"].parameters > 0
+    # cross_lingual starts from an adapter that need not exist yet: planned fresh, with its frozen teacher copy
+    lingual = make_plan(load_config(path, ["stage=cross_lingual", "train.components=[adapter]",
+                                           f"model.adapter={tmp_path / 'not-yet'}"]))
+    by_name = {c.name: c for c in lingual.components}
+    assert by_name["teacher_adapter"].parameters == by_name["adapter"].parameters == by_name["adapter"].trainable
+    assert by_name["teacher_adapter"].trainable == 0

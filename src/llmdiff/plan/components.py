@@ -80,8 +80,6 @@ def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length
     """The stage's connector: from `model.adapter`'s config.json when that folder exists (no weights read),
     else fresh, as the stage builds it (`model.connector` + `model.adapter_config`; `length` fixes the
     learned queries of stage 1)."""
-    import dataclasses
-
     from llmdiff.connectors import family_of_class
     from llmdiff.plan.meta_models import empty_weights
     from llmdiff.plan.sources import read_json
@@ -92,7 +90,9 @@ def build_connector(config: RunConfig, llm_dim: int, info: BaseModelInfo, length
         if saved is not None and saved.is_file():
             data = read_json(saved)
             return family_of_class(data.get("_class_name"), str(saved)).from_config(data)
-        fresh = dataclasses.replace(config, model=dataclasses.replace(config.model, adapter=None))
+        fresh = copy.copy(config)  # a shallow copy, not re-validated: the stage may require model.adapter
+        fresh.model = copy.copy(config.model)
+        fresh.model.adapter = None
         return build_adapter(fresh, llm_dim, info, length)
 
 
@@ -107,6 +107,8 @@ def run_models(config: RunConfig, on_meta: bool = True) -> RunModels:
     components: list[Component] = []
     notes = []
     layers, text_length = text_settings(config)
+    if stage == "base":
+        text_length = 77  # the base model's own CLIP encoding
     if stage != "base":
         llm_settings = llm_config(config.model.llm)
         if getattr(llm_settings, "planned_as", None):
