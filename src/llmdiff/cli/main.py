@@ -21,6 +21,7 @@ from llmdiff.errors import UserError
 SUBCOMMANDS = (
     "llmdiff.cli.generate",
     "llmdiff.cli.train",
+    "llmdiff.cli.plan",
     "llmdiff.cli.merge",
     "llmdiff.cli.convert",
     "llmdiff.cli.data",

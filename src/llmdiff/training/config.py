@@ -40,8 +40,10 @@ class ModelConfig:
     teacher_adapter: str | None = None
     """`cross_lingual` stage: the frozen adapter whose outputs for the English captions are the targets;
     None: `adapter`, as it was before training."""
+    connector: str = "llmdiff"
+    """Connector family of a fresh adapter, a name in `llmdiff.connectors.FAMILIES` (llmdiff: `LLMAdapter`)."""
     adapter_config: dict = field(default_factory=dict)
-    """Keyword arguments for a fresh `LLMAdapter` (widths follow the LLM and the base model)."""
+    """Keyword arguments for a fresh connector of that family (widths follow the LLM and the base model)."""
     text_encoder: dict = field(default_factory=dict)
     """`TextEncoderConfig` fields (layers, layer_reduction, max_length, instruction)."""
     reinit: tuple[str, ...] = ()
@@ -54,6 +56,10 @@ class ModelConfig:
     """dtype of frozen models (LLM, CLIP teacher, VAE): float32, bfloat16 or float16."""
 
     def __post_init__(self) -> None:
+        from llmdiff.connectors import FAMILIES
+
+        _check(self.connector in FAMILIES,
+               f"model.connector: unknown family {self.connector!r} (choose from {', '.join(FAMILIES)})")
         self.reinit = tuple(self.reinit)
         for name in self.reinit:
             _check(name in ("unet", "vae", "text_encoder"), f"model.reinit: unknown component {name!r}")

@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from llmdiff.adapter import LLMAdapter
 from llmdiff.errors import UserError
 from llmdiff.pipeline import load_base_pipeline
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
@@ -77,23 +76,30 @@ def load_base(config: RunConfig, dtype: torch.dtype, with_clip: bool):
     return load_base_pipeline(config.model.base, dtype=dtype, with_clip=with_clip)
 
 
-def build_adapter(config: RunConfig, llm_dim: int, info, length: int | None = None) -> LLMAdapter:
-    """The stage's adapter: loaded from `model.adapter`, or fresh; `length` fixes its number of queries."""
+def build_adapter(config: RunConfig, llm_dim: int, info, length: int | None = None):
+    """The stage's connector: loaded from `model.adapter` (its family read from its config.json), or a fresh
+    one of the family `model.connector` names; `length` fixes its number of learned queries (stage 1)."""
+    import inspect
+
+    from llmdiff.connectors import FAMILIES, load_connector
+
     if config.model.adapter:
-        adapter = LLMAdapter.load(config.model.adapter)
+        adapter = load_connector(config.model.adapter)
         adapter.check_compatible(llm_dim, info.cond_dim, info.pooled_dim, where=config.model.adapter)
     else:
-        options = {"llm_dim": llm_dim, "cond_dim": info.cond_dim, "pooled_dim": info.pooled_dim}
-        if length is not None:
-            options["num_queries"] = length
+        family = FAMILIES[config.model.connector]
+        options = dict(config.model.adapter_config)
+        if length is not None and "num_queries" in inspect.signature(family.__init__).parameters:
+            options.setdefault("num_queries", length)
         try:
-            adapter = LLMAdapter(**{**options, **config.model.adapter_config})
+            adapter = family.for_dims(llm_dim, info.cond_dim, info.pooled_dim, **options)
         except TypeError as error:
             raise UserError(f"config: model.adapter_config: {error}") from None
-    if length is not None and adapter.config.num_queries != length:
+    if length is not None and getattr(adapter.config, "num_queries", None) != length:
         raise UserError(
-            f"the adapter has {adapter.config.num_queries} queries but the CLIP teacher gives {length} positions "
-            f"(loss.teacher_chunks × 75 + 2); set model.adapter_config.num_queries={length}"
+            f"stage 1 matches the CLIP teacher's {length} positions (loss.teacher_chunks × 75 + 2), but the "
+            f"connector gives {getattr(adapter.config, 'num_queries', None) or 'as many positions as the prompt has'}; "
+            f"use a family with learned queries and set model.adapter_config.num_queries={length}"
         )
     return adapter.float()
 
