@@ -27,6 +27,7 @@ from llmdiff.loading import check_source, user_errors
 from llmdiff.model_dir import model_sources
 from llmdiff.stepwise import Packing, place_of, step_timesteps, stepwise_conditioning
 from llmdiff.text_encoder import EncodedPrompts, LLMTextEncoder, TextEncoderConfig, validate_prompt
+from llmdiff.unet_lora import apply_unet_lora
 
 TEXT_ENCODER_CONFIG_NAME = "text_encoder_config.json"
 """Saved beside an adapter: the LLM and layer choice it was trained with."""
@@ -302,6 +303,7 @@ class LLMDiffusionPipeline:
         if adapter is not None:
             check_source("adapter", str(adapter))
         pipeline, info = load_base_pipeline(base, dtype=dtype, with_clip=with_clip or append_clip_tokens)
+        apply_unet_lora(pipeline, adapter, fuse=True)  # a release's UNet LoRA (LaVi-Bridge), folded in once
         pipe = cls._around(
             pipeline, info, llm=llm, adapter=adapter, text_encoder_config=text_encoder_config,
             adapter_config=adapter_config, text_encoder=text_encoder, adapter_family=adapter_family,
@@ -336,6 +338,8 @@ class LLMDiffusionPipeline:
         if adapter is not None:
             check_source("adapter", str(adapter))
         info = BaseModelInfo.from_unet(unet)
+        # Not fused: the caller's pipeline gets the LoRA as a LoRA, as diffusers' own load_lora_weights gives it.
+        apply_unet_lora(pipeline, adapter, fuse=False)
         pipe = cls._around(
             pipeline, info, llm=llm, adapter=adapter, text_encoder_config=text_encoder_config,
             adapter_config=adapter_config, text_encoder=text_encoder, adapter_family=adapter_family,

@@ -22,13 +22,13 @@ def test_pickled_unet_becomes_safetensors_with_equal_tensors(converted, para_rel
     assert not list(converted.rglob("*.bin")) and not list(converted.rglob("*.pt"))
 
 
-def test_identity_connector_and_text_settings(converted):
+def test_identity_connector_and_text_settings(converted, para_release):
     from llmdiff.connectors import load_connector
 
     connector = load_connector(converted / "adapter")
     assert type(connector).__name__ == "IdentityConnector" and connector.llm_dim == 64
     settings = json.loads((converted / "adapter" / "text_encoder_config.json").read_text())
-    assert settings["llm"] == "meta-llama/Llama-2-7b-hf"
+    assert settings["llm"] == str((para_release["root"] / "Llama-2-7b-hf").resolve())  # the release's own LLM
     assert settings["max_length"] == 256 and settings["pad_to_max_length"] is True and settings["layers"] == [-1]
     index = json.loads((converted / "base" / "model_index.json").read_text())
     assert index["_class_name"] == "StableDiffusionPipeline" and index["text_encoder"] == [None, None]

@@ -19,7 +19,6 @@ from llmdiff.convert.tensors import check_tensors, one_line, parameter_count, re
 from llmdiff.convert.text_config import text_settings, write_text_settings
 from llmdiff.errors import UserError
 
-DEFAULT_LLM = "meta-llama/Llama-2-7b-hf"
 RELEASE_LLM = "Llama-2-7b-hf"
 UNETS = {"unet": "text_encoder_lora", "unet_1": "text_encoder_lora_1"}
 """each UNet with the LLM LoRA it was trained with"""
@@ -67,8 +66,9 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     info = BaseModelInfo.from_unet_config(unet_config)
     reads_width = unet_config.get("encoder_hid_dim") or info.cond_dim
 
-    llm = recorded_llm(options.llm or DEFAULT_LLM)
+    # The release ships its LLM: the model folder reads it from there unless --llm names another.
     config_source = options.llm or str(require(source / RELEASE_LLM, f"'{RELEASE_LLM}/' folder (LLM)"))
+    llm = recorded_llm(config_source)
     config = llm_config(config_source, options.trust_remote_code)
     if llm_width(config) != reads_width:
         raise UserError(f"the LLM '{config_source}' has width {llm_width(config)}, but '{unet_dir}' reads width "
