@@ -1,0 +1,45 @@
+"""The identity connector: the denoiser reads the LLM's states as they are (ParaDiffusion-style).
+
+For a denoiser whose cross-attention was built (or retrained) for the LLM's own width; padding is zeroed
+so that a denoiser without an encoder mask still sees nothing of it.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.configuration_utils import register_to_config
+
+from llmdiff.connectors.base import Connector, ConnectorOutput
+from llmdiff.errors import UserError
+
+
+class IdentityConnector(Connector):
+    """No parameters: prompt_embeds = the LLM's states with padding positions zeroed."""
+
+    family = "identity"
+
+    @register_to_config
+    def __init__(self, llm_dim: int, cond_dim: int | None = None):
+        super().__init__()
+        if cond_dim is not None and cond_dim != llm_dim:
+            raise UserError(
+                f"the identity connector passes LLM states through unchanged, so the base model's "
+                f"cross-attention width ({cond_dim}) must equal the LLM's width ({llm_dim})"
+            )
+
+    @classmethod
+    def published(cls, llm_dim: int = 4096) -> "IdentityConnector":
+        """ParaDiffusion's released setting: Llama-2-7B's 4096-d states straight into the UNet."""
+        return cls(llm_dim=llm_dim, cond_dim=llm_dim)
+
+    @property
+    def cond_dim(self) -> int:
+        return self.config["cond_dim"] or self.config["llm_dim"]
+
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, timestep: torch.Tensor | float | None = None
+    ) -> ConnectorOutput:
+        """`timestep` is ignored."""
+        self._check_width(hidden_states)
+        embeds = hidden_states * attention_mask.unsqueeze(-1).to(hidden_states.dtype)
+        return ConnectorOutput(prompt_embeds=embeds, attention_mask=attention_mask)
