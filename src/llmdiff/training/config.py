@@ -40,8 +40,14 @@ class ModelConfig:
     teacher_adapter: str | None = None
     """`cross_lingual` stage: the frozen adapter whose outputs for the English captions are the targets;
     None: `adapter`, as it was before training."""
+    connector: str = "llmdiff"
+    """Connector family of a fresh adapter, a name in `llmdiff.connectors.FAMILIES` (llmdiff: `LLMAdapter`)."""
     adapter_config: dict = field(default_factory=dict)
-    """Keyword arguments for a fresh `LLMAdapter` (widths follow the LLM and the base model)."""
+    """Keyword arguments for a fresh connector of that family (widths follow the LLM and the base model)."""
+    init_from: str | None = None
+    """A model folder (`DIR/base` + `DIR/adapter` [+ `DIR/llm`], e.g. a converted or shipped model) to start
+    from: it sets `base`, `adapter` (its connector family whatever `connector` says) and, when the folder
+    holds one, `llm`; naming other ones beside it is refused."""
     text_encoder: dict = field(default_factory=dict)
     """`TextEncoderConfig` fields (layers, layer_reduction, max_length, instruction)."""
     reinit: tuple[str, ...] = ()
@@ -54,10 +60,35 @@ class ModelConfig:
     """dtype of frozen models (LLM, CLIP teacher, VAE): float32, bfloat16 or float16."""
 
     def __post_init__(self) -> None:
+        from llmdiff.connectors import FAMILIES
+
+        _check(self.connector in FAMILIES,
+               f"model.connector: unknown family {self.connector!r} (choose from {', '.join(FAMILIES)})")
+        if self.init_from:
+            self._take_model_folder(Path(self.init_from))
         self.reinit = tuple(self.reinit)
         for name in self.reinit:
             _check(name in ("unet", "vae", "text_encoder"), f"model.reinit: unknown component {name!r}")
         _check(self.frozen_dtype in ("float32", "bfloat16", "float16"), "model.frozen_dtype must be float32, bfloat16 or float16")
+
+    def _take_model_folder(self, folder: Path) -> None:
+        """`base`, `adapter` (and `llm`) from the model folder `init_from`; a different one named too is refused."""
+        _check(folder.is_dir(), f"model.init_from: '{folder}' is not a folder")
+        parts = {"base": folder / "base", "adapter": folder / "adapter", "llm": folder / "llm"}
+        for name in ("base", "adapter"):
+            _check(parts[name].is_dir(), f"model.init_from: '{folder}' has no {name}/ folder (a model folder holds "
+                                         "base/ and adapter/)")
+        if not parts["llm"].is_dir():
+            del parts["llm"]
+            if self.llm is None:  # the LLM the adapter names, as a pipeline loading the folder takes it
+                from llmdiff.pipeline import load_text_encoder_config
+
+                self.llm = load_text_encoder_config(parts["adapter"])[0]
+        for name, path in parts.items():
+            given = getattr(self, name)
+            _check(not given or Path(given).resolve() == path.resolve(),
+                   f"model.init_from sets model.{name} to '{path}'; leave model.{name} out (it names '{given}')")
+            setattr(self, name, str(path))
 
 
 @dataclass
