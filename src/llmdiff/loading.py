@@ -136,29 +136,58 @@ def resolve_llm(spec: str | os.PathLike | None) -> str:
     return str(target)
 
 
-def load_llm_tokenizer(spec: str | os.PathLike | None = None):
+def check_remote_code(path: str, trust_remote_code: bool) -> None:
+    """Refuse a model that ships its own code (`auto_map` in its config) unless the caller opted in.
+
+    transformers would otherwise run a built-in class in its place when it knows the model type, or
+    fail deep inside; either way the user should decide first.
+    """
+    if trust_remote_code:
+        return
+    from transformers import PretrainedConfig
+    from transformers.models.auto.tokenization_auto import get_tokenizer_config
+
+    with user_errors("LLM config", path):
+        model_config, _ = PretrainedConfig.get_config_dict(path)
+        tokenizer_config = get_tokenizer_config(path)
+    for name, settings in (("config.json", model_config), ("tokenizer_config.json", tokenizer_config)):
+        if settings.get("auto_map"):
+            raise UserError(
+                f"LLM '{path}' runs its own code (auto_map in its {name}); if you trust its source, opt in "
+                "with trust_remote_code=True (CLI: --trust-remote-code)"
+            )
+
+
+def load_llm_tokenizer(spec: str | os.PathLike | None = None, trust_remote_code: bool = False):
     """The tokenizer of an LLM spec (None: the default LLM)."""
     from transformers import AutoTokenizer
 
     path = resolve_llm(spec)
+    check_remote_code(path, trust_remote_code)
     with user_errors("LLM tokenizer", path):
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
 
 
-def load_llm_model(spec: str | os.PathLike | None = None, dtype=None):
-    """The LLM's transformer without its language-model head, in eval mode, weights from safetensors."""
+def load_llm_model(spec: str | os.PathLike | None = None, dtype=None, trust_remote_code: bool = False):
+    """The LLM's transformer without its language-model head, in eval mode, weights from safetensors.
+
+    `trust_remote_code`: allow a model that ships its own modelling code to run it (refused otherwise).
+    """
     from transformers import AutoModel
 
     from transformers.utils import logging as transformers_logging
 
     path = resolve_llm(spec)
+    check_remote_code(path, trust_remote_code)
     verbosity = transformers_logging.get_verbosity()
     # A causal LM's checkpoint holds a language-model head that the encoder never uses; transformers
     # reports it as an unexpected key on every load. Only that load is quietened.
     transformers_logging.set_verbosity_error()
     try:
         with user_errors("LLM", path):
-            model = AutoModel.from_pretrained(path, dtype=dtype, use_safetensors=True)
+            model = AutoModel.from_pretrained(
+                path, dtype=dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+            )
     finally:
         transformers_logging.set_verbosity(verbosity)
     return model.eval()

@@ -156,16 +156,30 @@ def load_base_pipeline(base: str | os.PathLike, dtype: torch.dtype = torch.float
     return pipeline, info
 
 
-def load_text_encoder_config(adapter_dir: str | os.PathLike) -> tuple[str | None, TextEncoderConfig | None]:
-    """The LLM spec and encoder settings an adapter was trained with, if saved beside it."""
+def load_text_encoder_config(
+    adapter_dir: str | os.PathLike, trust_remote_code: bool = False
+) -> tuple[str | None, TextEncoderConfig | None]:
+    """The LLM spec and encoder settings an adapter was trained with, if saved beside it.
+
+    A folder cannot grant itself the right to run its LLM's own code: its `trust_remote_code` is kept
+    only when the caller passes `trust_remote_code=True`; otherwise loading such an LLM stops with a
+    one-line error saying how to opt in.
+    """
     path = Path(adapter_dir) / TEXT_ENCODER_CONFIG_NAME
     if not path.is_file():
         return None, None
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-        llm = saved.pop("llm", None)
-        return llm, TextEncoderConfig(**saved)
-    except (ValueError, TypeError) as error:
+    except ValueError as error:
+        raise UserError(f"cannot read {path}: {' '.join(str(error).split())}") from error
+    if not isinstance(saved, dict):
+        raise UserError(f"cannot read {path}: it holds no settings object")
+    llm = saved.pop("llm", None)
+    if not trust_remote_code:
+        saved.pop("trust_remote_code", None)
+    try:
+        return llm, TextEncoderConfig.from_dict(saved, where=str(path))
+    except TypeError as error:
         raise UserError(f"cannot read {path}: {error}") from error
 
 

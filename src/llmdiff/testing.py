@@ -150,8 +150,24 @@ def make_bert_tokenizer(path: str | Path) -> Path:
     return path
 
 
+def make_t5_tokenizer(path: str | Path) -> Path:
+    """A T5 tokenizer (Unigram, `</s>` appended, `<pad>` = 0) over letters and a few whole words."""
+    from transformers import T5Tokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    words = ["a", "red", "blue", "cat", "dog", "the", "circle", "square", "next", "to", "is", "of"]
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -3.0)]
+    pieces += [("\u2581" + word, -2.0) for word in words]
+    pieces += [(letter, -5.0) for letter in letters] + [("\u2581" + letter, -4.0) for letter in letters if letter != "a"]
+    T5Tokenizer(vocab=pieces, extra_ids=0).save_pretrained(path)
+    return path
+
+
 def make_tiny_llm(path: str | Path, architecture: str = "llama", seed: int = 0, tokenizer=None) -> Path:
-    """A tiny LLM of a real transformers class saved at `path`: 'llama', 'qwen2' (causal) or 'bert'.
+    """A tiny LLM of a real transformers class saved at `path`: 'llama', 'qwen2' (causal), 'bert' or
+    't5' (a whole `T5ForConditionalGeneration`, as T5 checkpoints are published; the encoder reads prompts).
 
     Causal models reuse the given tokenizer (e.g. the default LLM's) so that multilingual text tokenizes
     realistically.
@@ -160,7 +176,26 @@ def make_tiny_llm(path: str | Path, architecture: str = "llama", seed: int = 0, 
 
     path = Path(path)
     torch.manual_seed(seed)
-    if architecture == "bert":
+    if architecture == "t5":
+        from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+        t5_tokenizer = AutoTokenizer.from_pretrained(make_t5_tokenizer(path))
+        model = T5ForConditionalGeneration(
+            T5Config(
+                vocab_size=len(t5_tokenizer),
+                d_model=64,
+                d_kv=16,
+                d_ff=128,
+                num_layers=2,
+                num_heads=4,
+                feed_forward_proj="gated-gelu",
+                pad_token_id=t5_tokenizer.pad_token_id,
+                eos_token_id=t5_tokenizer.eos_token_id,
+                decoder_start_token_id=t5_tokenizer.pad_token_id,
+                tie_word_embeddings=False,
+            )
+        )
+    elif architecture == "bert":
         make_bert_tokenizer(path)
         from transformers import BertTokenizer
 

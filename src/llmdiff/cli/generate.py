@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--num-images", type=int, default=1, help="images to generate (default 1)")
     parser.add_argument("--max-length", type=int, help="most LLM tokens a prompt keeps (default: the adapter's, else 512)")
     parser.add_argument("--strict", action="store_true", help="fail instead of truncating a prompt over the limit")
+    parser.add_argument("--trust-remote-code", action="store_true", help="let an LLM that ships its own modelling "
+                        "code run it (refused otherwise; only for a source you trust)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     parser.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -101,6 +103,8 @@ def _load_pipeline(args):
     config = saved or TextEncoderConfig()
     if args.max_length is not None or args.strict:
         config = replace(config, max_length=args.max_length or config.max_length, strict=args.strict)
+    # Only the flag grants this; a saved adapter folder cannot (load_text_encoder_config drops it).
+    config = replace(config, trust_remote_code=args.trust_remote_code)
     pipe = LLMDiffusionPipeline.from_pretrained(
         base=base, llm=args.llm, adapter=adapter, text_encoder_config=config, dtype=dtype, device=device
     )

@@ -22,6 +22,8 @@ def register(subparsers) -> None:
                        "else a freshly initialised, untrained one)")
     model.add_argument("--max-length", type=int, help="most LLM tokens a prompt keeps (default: the adapter's, else 512)")
     model.add_argument("--strict", action="store_true", help="refuse prompts over the token limit instead of truncating")
+    model.add_argument("--trust-remote-code", action="store_true", help="let an LLM that ships its own modelling "
+                       "code run it (refused otherwise; only for a source you trust)")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     model.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16 (default auto)")
 
