@@ -85,4 +85,10 @@ def prepare(accelerator, modules: dict[str, nn.Module], optimizer, scheduler):
         engine, optimizer, scheduler = accelerator.prepare(TrainableModules(modules), optimizer, scheduler)
         return {name: engine.module[name] for name in names}, optimizer, scheduler
     prepared = accelerator.prepare(*modules.values(), optimizer, scheduler)
+    for module in prepared[: len(names)]:
+        # Mixed precision: accelerate also wraps each model's forward to cast its outputs to fp32, rebuilding
+        # output dataclasses from a dict, which a `ConnectorOutput` (required attention mask) cannot survive.
+        # The step loop runs the whole loss under `accelerator.autocast()` and the losses compute in fp32,
+        # so the wrapper is taken off again (in place, on the model inside any DDP wrapper).
+        accelerator.unwrap_model(module, keep_fp32_wrapper=False)
     return dict(zip(names, prepared[: len(names)])), prepared[-2], prepared[-1]
