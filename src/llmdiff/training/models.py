@@ -109,10 +109,11 @@ def check_teacher_compatible(adapter: Connector, length: int) -> None:
                         "step, so no single CLIP target fits it; train it with the diffusion loss (stage end_to_end, "
                         "train.components: [adapter])")
     lengths = set()
+    weight = next(adapter.parameters(), torch.zeros(()))  # a connector may have none (identity)
     with torch.no_grad():
         for tokens in (3, 5):
-            states = torch.zeros(1, tokens, adapter.llm_dim, dtype=adapter.dtype, device=adapter.device)
-            mask = torch.ones(1, tokens, dtype=torch.long, device=adapter.device)
+            states = torch.zeros(1, tokens, adapter.llm_dim, dtype=weight.dtype, device=weight.device)
+            mask = torch.ones(1, tokens, dtype=torch.long, device=weight.device)
             lengths.add(adapter(states, mask).prompt_embeds.shape[1])
     if lengths != {length}:
         given = "one position per LLM token" if len(lengths) > 1 else f"{lengths.pop()} positions"
