@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from llmdiff.errors import UserError
 
 ACCELERATE_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
+cpu_only = pytest.mark.skipif(torch.cuda.is_available(), reason="what CPU processes do; a GPU machine runs FSDP")
 
 
 def launch(config: dict, tmp_path: Path, port: int, *options: str) -> subprocess.CompletedProcess:
@@ -61,6 +62,7 @@ def test_deepspeed_zero2_on_two_cpu_processes_matches_ddp(models, dataset, tmp_p
     assert any(not torch.equal(unet[key], start[key]) for key in start)  # it trained
 
 
+@cpu_only
 def test_fsdp_on_cpu_processes_is_refused_in_one_line(models, dataset, tmp_path):
     done = launch(stage2(models, dataset, tmp_path / "fsdp"), tmp_path, 29533,
                   "--config_file", str(ACCELERATE_CONFIGS / "fsdp.yaml"))
@@ -71,6 +73,7 @@ def test_fsdp_on_cpu_processes_is_refused_in_one_line(models, dataset, tmp_path)
     assert not (tmp_path / "fsdp" / "checkpoints").exists()
 
 
+@cpu_only
 def test_what_accelerate_does_with_fsdp_on_cpu(monkeypatch):
     """The facts the refusal rests on, so a newer accelerate that shards on CPU shows up here."""
     from accelerate.utils import FullyShardedDataParallelPlugin

@@ -94,10 +94,10 @@ class ModelConfig:
 @dataclass
 class DataSource:
     path: str = ""
-    """A JSONL/CSV manifest, a folder holding `captions.jsonl`/`metadata.jsonl`, or webdataset tar shards
-    (a glob such as `shards/train-*.tar`)."""
+    """A JSONL/CSV manifest, a folder holding `captions.jsonl`/`metadata.jsonl`, or shards read as a stream:
+    webdataset tars or parquet files (a glob such as `shards/train-*.tar`, or a folder of them)."""
     format: str = "auto"
-    """auto, jsonl, csv or webdataset."""
+    """auto, jsonl, csv, webdataset or parquet."""
     weight: int = 1
     """How many times the source is repeated per epoch (map-style sources only)."""
     split: str | None = None
@@ -105,7 +105,7 @@ class DataSource:
     records.jsonl); None keeps all."""
 
     def __post_init__(self) -> None:
-        _check(self.format in ("auto", "jsonl", "csv", "webdataset"), f"data source format {self.format!r} unknown")
+        _check(self.format in ("auto", "jsonl", "csv", "webdataset", "parquet"), f"data source format {self.format!r} unknown")
         _check(self.weight >= 1, "data source weight must be at least 1")
 
 
