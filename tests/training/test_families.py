@@ -187,3 +187,15 @@ def test_stage1_refusal_reaches_the_user_before_training(models, dataset, tmp_pa
                                "model": {"base": str(models["sd"]), "llm": str(models["llm"]), "connector": "lavi_bridge"}})
     with pytest.raises(UserError, match="stage 1 \\(align\\) needs 77 output positions"):
         RECIPES["align"](config).setup()
+
+
+@pytest.mark.parametrize("name, family", [("tiny_ella", "ella"), ("tiny_lavi_bridge", "lavi_bridge"),
+                                          ("tiny_omnidiffusion_align", "omnidiffusion"),
+                                          ("tiny_paradiffusion", "identity")])
+def test_shipped_family_configs_name_their_family(name, family):
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parents[2] / "configs" / "train" / f"{name}.yaml")
+    assert config.model.connector == family
+    header = (Path(__file__).parents[2] / "configs" / "train" / f"{name}.yaml").read_text().splitlines()
+    assert any(line.startswith(f"# Launch: llmdiff train configs/train/{name}.yaml") for line in header)
