@@ -62,6 +62,20 @@ def test_deepspeed_zero2_on_two_cpu_processes_matches_ddp(models, dataset, tmp_p
     assert any(not torch.equal(unet[key], start[key]) for key in start)  # it trained
 
 
+def test_deepspeed_bf16_autocasts_what_it_does_not_cast(models, dataset, tmp_path):
+    """DeepSpeed casts the modules it trains to bf16, not the frozen LLM and VAE nor the latents: the step
+    runs under autocast, or the first matrix product mixes dtypes."""
+    pytest.importorskip("deepspeed")
+    config = stage2(models, dataset, tmp_path / "zero")
+    config["train"]["mixed_precision"] = "bf16"
+    zero = launch(config, tmp_path, 29534, "--config_file", str(ACCELERATE_CONFIGS / "deepspeed_zero2_cpu.yaml"))
+    assert zero.returncode == 0, zero.stderr[-3000:]
+    start = load_file(models["sd"] / "unet" / "diffusion_pytorch_model.safetensors")
+    unet = load_file(tmp_path / "zero" / "base/unet/diffusion_pytorch_model.safetensors")
+    assert {value.dtype for value in unet.values()} == {torch.bfloat16}  # DeepSpeed's bf16 module weights
+    assert any(not torch.equal(unet[key], start[key].to(torch.bfloat16)) for key in start)
+
+
 @cpu_only
 def test_fsdp_on_cpu_processes_is_refused_in_one_line(models, dataset, tmp_path):
     done = launch(stage2(models, dataset, tmp_path / "fsdp"), tmp_path, 29533,

@@ -60,8 +60,9 @@ def make_accelerator(config: RunConfig):
     if mode == "deepspeed":
         settings = accelerator.state.deepspeed_plugin.deepspeed_config
         settings["train_micro_batch_size_per_gpu"] = config.train.batch_size
-        settings["train_batch_size"] = (config.train.batch_size * accelerator.num_processes
-                                        * int(settings.get("gradient_accumulation_steps", 1)))
+        accumulation = settings.get("gradient_accumulation_steps", 1)
+        accumulation = 1 if accumulation == "auto" else int(accumulation)
+        settings["train_batch_size"] = config.train.batch_size * accelerator.num_processes * accumulation
         settings["gradient_clipping"] = config.optim.grad_clip
     return accelerator
 
@@ -70,6 +71,16 @@ def uses_deepspeed(accelerator) -> bool:
     from accelerate.utils import DistributedType
 
     return accelerator.distributed_type == DistributedType.DEEPSPEED
+
+
+def loss_autocast(accelerator, mixed_precision: str):
+    """The autocast a step's loss runs under. Under DeepSpeed, accelerate leaves mixed precision to DeepSpeed,
+    which casts the trained modules to bf16/fp16 but not the frozen ones (LLM, VAE) nor the inputs, so
+    the step autocasts itself; elsewhere accelerate's own autocast."""
+    if uses_deepspeed(accelerator) and mixed_precision != "no":
+        dtype = torch.bfloat16 if mixed_precision == "bf16" else torch.float16
+        return torch.autocast(device_type=accelerator.device.type, dtype=dtype)
+    return accelerator.autocast()
 
 
 class TrainableModules(nn.ModuleDict):

@@ -24,7 +24,7 @@ from llmdiff.files import replace_path
 from llmdiff.training.checkpoint import COMPLETE_MARKER, CheckpointManager, fsync_tree
 from llmdiff.training.config import RunConfig
 from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
-from llmdiff.training.distributed import make_accelerator, prepare
+from llmdiff.training.distributed import loss_autocast, make_accelerator, prepare
 from llmdiff.training.ema import EMA
 from llmdiff.training.models import trainable_parameters
 from llmdiff.training.observability import TrainingLog, save_grid
@@ -180,7 +180,7 @@ class Recipe:
             totals: dict[str, float] = {}
             for micro in range(config.train.grad_accum):
                 last = micro == config.train.grad_accum - 1
-                with self._no_sync(not last), accelerator.autocast():
+                with self._no_sync(not last), loss_autocast(accelerator, config.train.mixed_precision):
                     terms = self.compute_loss(self.next_batch())
                 loss = terms["loss"]
                 self._check_finite(loss)
