@@ -86,7 +86,8 @@ def edit_config(folder, **changes):
          "has no diffusion_pytorch_model.safetensors"),
         (lambda folder: edit_config(folder, num_queries=7),
          r"safetensors': it has 1 tensor\(s\) of the wrong shape: queries \[6, 32\] \(expected \[7, 32\]\)"),
-        (lambda folder: edit_config(folder, num_layers=2), r"safetensors': it lacks 12 tensor\(s\) the connector needs"),
+        (lambda folder: edit_config(folder, num_layers=2),
+         r"safetensors': it lacks 12 tensor\(s\) the connector needs"),
         (lambda folder: edit_config(folder, pooled_dim=16), r"it lacks 6 tensor\(s\).*pooled_head"),
         (lambda folder: edit_config(folder, num_queries=None, num_resampler_layers=None) or
          edit_config(folder, num_queries=0), r"it holds \d+ tensor\(s\) the connector does not have"),
@@ -107,7 +108,8 @@ def test_bad_folders_give_one_line_errors(tmp_path, spoil, message):
 def test_loading_through_a_class_refuses_another_class(tmp_path):
     folder = saved(tmp_path)
     edit_config(folder, _class_name="CLIPTextModel")
-    with pytest.raises(UserError, match=r"config\.json' describes a CLIPTextModel, not a LLMAdapter \(family 'llmdiff'\)"):
+    message = r"config\.json' describes a CLIPTextModel, not a LLMAdapter \(family 'llmdiff'\)"
+    with pytest.raises(UserError, match=message):
         LLMAdapter.load(folder)
 
 

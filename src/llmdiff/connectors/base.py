@@ -191,24 +191,25 @@ def read_connector_config(path: str | os.PathLike) -> dict:
 
 def check_weights_file(file: Path, expected: dict[str, tuple[int, ...]]) -> None:
     """Fail with one line unless `file` is an intact safetensors file with exactly these keys and shapes."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
+    where = f"could not load adapter from '{file}'"
     try:
         with safe_open(str(file), framework="pt") as weights:
             found = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
-    except Exception as error:  # safetensors raises its own error type for a cut or garbled file
+    except (SafetensorError, OSError) as error:
         detail = " ".join(str(error).split())[:200]
-        raise UserError(f"could not load adapter from '{file}': not an intact safetensors file ({detail})") from error
+        raise UserError(f"{where}: not an intact safetensors file ({detail})") from error
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if missing:
-        raise UserError(f"could not load adapter from '{file}': it lacks {len(missing)} tensor(s) the connector needs: {_few(missing)}")
+        raise UserError(f"{where}: it lacks {len(missing)} tensor(s) the connector needs: {_few(missing)}")
     if extra:
-        raise UserError(f"could not load adapter from '{file}': it holds {len(extra)} tensor(s) the connector does not have: {_few(extra)}")
+        raise UserError(f"{where}: it holds {len(extra)} tensor(s) the connector does not have: {_few(extra)}")
     wrong = [f"{name} {list(found[name])} (expected {list(expected[name])})"
              for name in sorted(expected) if found[name] != expected[name]]
     if wrong:
-        raise UserError(f"could not load adapter from '{file}': it has {len(wrong)} tensor(s) of the wrong shape: {_few(wrong)}")
+        raise UserError(f"{where}: it has {len(wrong)} tensor(s) of the wrong shape: {_few(wrong)}")
 
 
 def _few(items: list[str], shown: int = 3) -> str:
