@@ -44,6 +44,10 @@ class ModelConfig:
     """Connector family of a fresh adapter, a name in `llmdiff.connectors.FAMILIES` (llmdiff: `LLMAdapter`)."""
     adapter_config: dict = field(default_factory=dict)
     """Keyword arguments for a fresh connector of that family (widths follow the LLM and the base model)."""
+    init_from: str | None = None
+    """A model folder (`DIR/base` + `DIR/adapter` [+ `DIR/llm`], e.g. a converted or shipped model) to start
+    from: it sets `base`, `adapter` (its connector family whatever `connector` says) and, when the folder
+    holds one, `llm`; naming other ones beside it is refused."""
     text_encoder: dict = field(default_factory=dict)
     """`TextEncoderConfig` fields (layers, layer_reduction, max_length, instruction)."""
     reinit: tuple[str, ...] = ()
@@ -60,19 +64,40 @@ class ModelConfig:
 
         _check(self.connector in FAMILIES,
                f"model.connector: unknown family {self.connector!r} (choose from {', '.join(FAMILIES)})")
+        if self.init_from:
+            self._take_model_folder(Path(self.init_from))
         self.reinit = tuple(self.reinit)
         for name in self.reinit:
             _check(name in ("unet", "vae", "text_encoder"), f"model.reinit: unknown component {name!r}")
         _check(self.frozen_dtype in ("float32", "bfloat16", "float16"), "model.frozen_dtype must be float32, bfloat16 or float16")
 
+    def _take_model_folder(self, folder: Path) -> None:
+        """`base`, `adapter` (and `llm`) from the model folder `init_from`; a different one named too is refused."""
+        _check(folder.is_dir(), f"model.init_from: '{folder}' is not a folder")
+        parts = {"base": folder / "base", "adapter": folder / "adapter", "llm": folder / "llm"}
+        for name in ("base", "adapter"):
+            _check(parts[name].is_dir(), f"model.init_from: '{folder}' has no {name}/ folder (a model folder holds "
+                                         "base/ and adapter/)")
+        if not parts["llm"].is_dir():
+            del parts["llm"]
+            if self.llm is None:  # the LLM the adapter names, as a pipeline loading the folder takes it
+                from llmdiff.pipeline import load_text_encoder_config
+
+                self.llm = load_text_encoder_config(parts["adapter"])[0]
+        for name, path in parts.items():
+            given = getattr(self, name)
+            _check(not given or Path(given).resolve() == path.resolve(),
+                   f"model.init_from sets model.{name} to '{path}'; leave model.{name} out (it names '{given}')")
+            setattr(self, name, str(path))
+
 
 @dataclass
 class DataSource:
     path: str = ""
-    """A JSONL/CSV manifest, a folder holding `captions.jsonl`/`metadata.jsonl`, or webdataset tar shards
-    (a glob such as `shards/train-*.tar`)."""
+    """A JSONL/CSV manifest, a folder holding `captions.jsonl`/`metadata.jsonl`, or shards read as a stream:
+    webdataset tars or parquet files (a glob such as `shards/train-*.tar`, or a folder of them)."""
     format: str = "auto"
-    """auto, jsonl, csv or webdataset."""
+    """auto, jsonl, csv, webdataset or parquet."""
     weight: int = 1
     """How many times the source is repeated per epoch (map-style sources only)."""
     split: str | None = None
@@ -80,7 +105,7 @@ class DataSource:
     records.jsonl); None keeps all."""
 
     def __post_init__(self) -> None:
-        _check(self.format in ("auto", "jsonl", "csv", "webdataset"), f"data source format {self.format!r} unknown")
+        _check(self.format in ("auto", "jsonl", "csv", "webdataset", "parquet"), f"data source format {self.format!r} unknown")
         _check(self.weight >= 1, "data source weight must be at least 1")
 
 

@@ -30,6 +30,8 @@ from llmdiff.errors import UserError
 from llmdiff.training.config import DataConfig, DataSource
 
 MANIFEST_NAMES = ("captions.jsonl", "metadata.jsonl", "manifest.jsonl", "captions.csv", "metadata.csv")
+STREAMED = {"webdataset": ".tar", "parquet": ".parquet"}
+"""Shard formats read as a stream, a shard at a time (memory does not grow with the corpus), by suffix."""
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 SHUFFLE_BUFFER = 1000
 
@@ -117,20 +119,23 @@ def resolve_source(source: DataSource) -> tuple[str, list[Path]]:
         if not target.exists():
             raise UserError(f"data source '{path}' does not exist")
         if target.is_dir():
-            tars = sorted(target.glob("*.tar"))
             manifests = [target / name for name in MANIFEST_NAMES if (target / name).is_file()]
-            if source.format in ("auto", "webdataset") and tars and not manifests:
-                return "webdataset", tars
+            for kind, suffix in STREAMED.items():
+                shards = sorted(target.glob(f"*{suffix}"))
+                if source.format in ("auto", kind) and shards and not manifests:
+                    return kind, shards
             if not manifests:
-                raise UserError(f"data folder '{path}' has none of {', '.join(MANIFEST_NAMES)} and no .tar shards")
+                raise UserError(f"data folder '{path}' has none of {', '.join(MANIFEST_NAMES)} and no .tar or "
+                                ".parquet shards")
             target = manifests[0]
         files = [target]
     kind = source.format
     if kind == "auto":
         suffix = files[0].suffix.lower()
-        kind = {".tar": "webdataset", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix)
+        kind = {".tar": "webdataset", ".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}.get(suffix)
         if kind is None:
-            raise UserError(f"cannot tell the format of data source '{path}'; set its format (jsonl, csv, webdataset)")
+            raise UserError(f"cannot tell the format of data source '{path}'; set its format (jsonl, csv, webdataset, "
+                            "parquet)")
     return kind, files
 
 
@@ -173,6 +178,13 @@ def iter_tar_samples(path: Path) -> Iterator[dict]:
         yield current
 
 
+def parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    """(where, row) pairs of a parquet file, a row group batch at a time."""
+    from llmdiff.data.ingest import table_rows
+
+    return table_rows(path)
+
+
 def webdataset_record(sample: dict, config: DataConfig) -> dict:
     """A webdataset sample as a record: its `json` fields, `txt` as `caption`, the image bytes as `image`."""
     record = json.loads(sample["json"]) if "json" in sample else {}
@@ -197,11 +209,12 @@ class ExampleStream:
         self.config = config
         self.seed = seed
         self.examples: list[Example] = []
-        self.shards: list[tuple[Path, DataSource]] = []
+        self.shards: list[tuple[Path, DataSource, str]] = []
+        """(file, source, format) of every streamed shard"""
         for source in config.train:
             kind, files = resolve_source(source)
-            if kind == "webdataset":
-                self.shards += [(file, source) for file in files]
+            if kind in STREAMED:
+                self.shards += [(file, source, kind) for file in files]
                 continue
             for file in files:
                 found = []
@@ -235,20 +248,26 @@ class ExampleStream:
         if self.config.shuffle:
             rng.shuffle(shards)
         buffer: list[Example] = []
-        for path, source in shards:
-            for sample in iter_tar_samples(path):
-                record = webdataset_record(sample, self.config)
-                if source.split is not None and record.get("split") != source.split:
+        for shard in shards:
+            for example in self.shard_examples(*shard):
+                if not self.config.shuffle:
+                    yield example
                     continue
-                for example in record_examples(record, self.config, None, sample["__key__"]):
-                    if not self.config.shuffle:
-                        yield example
-                        continue
-                    buffer.append(example)
-                    if len(buffer) >= SHUFFLE_BUFFER:
-                        yield buffer.pop(rng.randrange(len(buffer)))
+                buffer.append(example)
+                if len(buffer) >= SHUFFLE_BUFFER:
+                    yield buffer.pop(rng.randrange(len(buffer)))
         rng.shuffle(buffer)
         yield from buffer
+
+    def shard_examples(self, path: Path, source: DataSource, kind: str) -> Iterator[Example]:
+        """The examples of one streamed shard, in its order, read as they are needed."""
+        if kind == "parquet":
+            records = ((record, f"{path.stem}-{number}") for number, (_where, record) in enumerate(parquet_rows(path)))
+        else:
+            records = ((webdataset_record(sample, self.config), sample["__key__"]) for sample in iter_tar_samples(path))
+        for record, key in records:
+            if source.split is None or record.get("split") == source.split:
+                yield from record_examples(record, self.config, path.parent if kind == "parquet" else None, key)
 
     def _restart(self) -> None:
         self._iterator = self._epoch_order(self.epoch)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from llmdiff.connectors import FAMILIES, Connector, build_connector, load_connector
 from llmdiff.errors import UserError
 from llmdiff.pipeline import load_base_pipeline
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
@@ -76,32 +78,48 @@ def load_base(config: RunConfig, dtype: torch.dtype, with_clip: bool):
     return load_base_pipeline(config.model.base, dtype=dtype, with_clip=with_clip)
 
 
-def build_adapter(config: RunConfig, llm_dim: int, info, length: int | None = None):
-    """The stage's connector: loaded from `model.adapter` (its family read from its config.json), or a fresh
-    one of the family `model.connector` names; `length` fixes its number of learned queries (stage 1)."""
-    import inspect
-
-    from llmdiff.connectors import FAMILIES, load_connector
-
+def build_adapter(config: RunConfig, llm_dim: int, info, length: int | None = None) -> Connector:
+    """The stage's connector: loaded from `model.adapter` (its own family), or a fresh one of the family
+    `model.connector` names; `length`, when given, is the number of positions it must output (stage 1's
+    teacher length), and a family that cannot give that is refused."""
     if config.model.adapter:
         adapter = load_connector(config.model.adapter)
         adapter.check_compatible(llm_dim, info.cond_dim, info.pooled_dim, where=config.model.adapter)
     else:
-        family = FAMILIES[config.model.connector]
         options = dict(config.model.adapter_config)
+        family = FAMILIES[config.model.connector]
         if length is not None and "num_queries" in inspect.signature(family.__init__).parameters:
-            options.setdefault("num_queries", length)
+            options.setdefault("num_queries", length)  # a fixed-length family sized to the teacher
         try:
-            adapter = family.for_dims(llm_dim, info.cond_dim, info.pooled_dim, **options)
+            adapter = build_connector(config.model.connector, llm_dim, info.cond_dim, info.pooled_dim, **options)
         except TypeError as error:
             raise UserError(f"config: model.adapter_config: {error}") from None
-    if length is not None and getattr(adapter.config, "num_queries", None) != length:
-        raise UserError(
-            f"stage 1 matches the CLIP teacher's {length} positions (loss.teacher_chunks × 75 + 2), but the "
-            f"connector gives {getattr(adapter.config, 'num_queries', None) or 'as many positions as the prompt has'}; "
-            f"use a family with learned queries and set model.adapter_config.num_queries={length}"
-        )
+    if length is not None:
+        check_teacher_compatible(adapter, length)
     return adapter.float()
+
+
+def check_teacher_compatible(adapter: Connector, length: int) -> None:
+    """Stage 1 pulls the connector's output, position by position, toward the CLIP teacher's `length`
+    positions: refused for a connector whose output depends on the denoising step, or whose length is not
+    `length` whatever the prompt's (probed on two prompt lengths)."""
+    family = adapter.family
+    if adapter.timestep_aware:
+        raise UserError(f"stage 1 (align) cannot train a '{family}' connector: its output changes with the denoising "
+                        "step, so no single CLIP target fits it; train it with the diffusion loss (stage end_to_end, "
+                        "train.components: [adapter])")
+    lengths = set()
+    weight = next(adapter.parameters(), torch.zeros(()))  # a connector may have none (identity)
+    with torch.no_grad():
+        for tokens in (3, 5):
+            states = torch.zeros(1, tokens, adapter.llm_dim, dtype=weight.dtype, device=weight.device)
+            mask = torch.ones(1, tokens, dtype=torch.long, device=weight.device)
+            lengths.add(adapter(states, mask).prompt_embeds.shape[1])
+    if lengths != {length}:
+        given = "one position per LLM token" if len(lengths) > 1 else f"{lengths.pop()} positions"
+        raise UserError(f"stage 1 (align) needs {length} output positions to match the CLIP teacher "
+                        f"(loss.teacher_chunks x 75 + 2), but the '{family}' connector gives {given}; "
+                        "skip stage 1 for it and start with stage end_to_end")
 
 
 def add_unet_lora(unet, rank: int) -> None:
@@ -173,6 +191,23 @@ def latent_cache(config: RunConfig) -> FeatureCache:
 def latent_features(config: RunConfig, vae, images) -> LatentFeatures:
     """The VAE latents of examples' images, read from the cache when the config has one (`latent_cache_enabled`)."""
     return LatentFeatures(vae, images, latent_cache(config).open() if latent_cache_enabled(config) else None)
+
+
+def conditioned_denoiser(unet, info, adapter, states: torch.Tensor, mask: torch.Tensor, resolution: int,
+                         timestep_aware: bool, rows: list[int] | None = None):
+    """`f(x_t, t)` for `DiffusionLoss` conditioned through `adapter` on LLM `states` (only `rows` of them when
+    given): the adapter runs once, or, when it is `timestep_aware`, on each call with the noise step `t`."""
+    if rows is not None:
+        states, mask = states[rows], mask[rows]
+    if not timestep_aware:
+        out = adapter(states, mask)
+        return denoiser(unet, info, out.prompt_embeds, out.pooled_prompt_embeds, resolution)
+
+    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = adapter(states, mask, timestep=t)
+        return denoiser(unet, info, out.prompt_embeds, out.pooled_prompt_embeds, resolution)(x_t, t)
+
+    return denoise
 
 
 def denoiser(unet, info, embeds: torch.Tensor, pooled: torch.Tensor | None, resolution: int):

@@ -54,15 +54,9 @@ def build_caches(config: RunConfig, batch_size: int | None = None, progress: boo
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = frozen_dtype(config)
     stream = ExampleStream(config.data, seed=config.train.seed)
-    examples = stream.examples
-    if not stream.map_style:  # one pass over the shards, in order
-        stream.config = config.data
-        examples = []
-        for path, _source in stream.shards:
-            from llmdiff.training.data import iter_tar_samples, record_examples, webdataset_record
-
-            for sample in iter_tar_samples(path):
-                examples += record_examples(webdataset_record(sample, config.data), config.data, None, sample["__key__"])
+    examples = list(stream.examples)
+    for shard in stream.shards:  # one pass over the shards, in order
+        examples += stream.shard_examples(*shard)
     batch_size = batch_size or max(config.train.batch_size, 16)
     images = ImageLoader(config.data.resolution, max_corrupt_fraction=1.0)
     sources = {}

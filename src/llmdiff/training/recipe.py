@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from llmdiff.files import replace_path
 from llmdiff.training.checkpoint import COMPLETE_MARKER, CheckpointManager, fsync_tree
 from llmdiff.training.config import RunConfig
 from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
+from llmdiff.training.distributed import loss_autocast, make_accelerator, prepare
 from llmdiff.training.ema import EMA
 from llmdiff.training.models import trainable_parameters
 from llmdiff.training.observability import TrainingLog, save_grid
@@ -98,16 +98,13 @@ class Recipe:
 
     # setup
     def setup(self) -> None:
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         config = self.config
         check_sources(config.data)  # before any model loads
         self.checkpoints = CheckpointManager(self.output / "checkpoints", config.checkpoint.keep_last)
         resume_dir = self.checkpoints.resolve(self.resume) if self.resume else None
-        # Several processes and no GPU: DDP over CPU processes (gloo); accelerate only does so when asked.
-        cpu_ddp = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-        self.accelerator = Accelerator(mixed_precision=config.train.mixed_precision, cpu=cpu_ddp)
+        self.accelerator = make_accelerator(config)
         accelerator = self.accelerator
         self.device = accelerator.device
         set_seed(config.train.seed)
@@ -130,9 +127,7 @@ class Recipe:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, [held(schedule, group.get("hold_steps", 0)) for group in groups]
         )
-        prepared = accelerator.prepare(*modules.values(), optimizer, scheduler)
-        self.models = dict(zip(self.names, prepared[: len(self.names)]))
-        self.optimizer, self.scheduler = prepared[-2], prepared[-1]
+        self.models, self.optimizer, self.scheduler = prepare(accelerator, modules, optimizer, scheduler)
         self.after_prepare()
         self.ema = EMA(self.unwrapped(), config.train.ema_decay) if config.train.ema_decay else None
         if accelerator.is_main_process:
@@ -185,7 +180,7 @@ class Recipe:
             totals: dict[str, float] = {}
             for micro in range(config.train.grad_accum):
                 last = micro == config.train.grad_accum - 1
-                with self._no_sync(not last), accelerator.autocast():
+                with self._no_sync(not last), loss_autocast(accelerator, config.train.mixed_precision):
                     terms = self.compute_loss(self.next_batch())
                 loss = terms["loss"]
                 self._check_finite(loss)

@@ -13,6 +13,7 @@ from pathlib import Path
 from llmdiff.pipeline import LLMDiffusionPipeline, save_adapter
 from llmdiff.training.cache import LLMFeatures, TeacherFeatures
 from llmdiff.training.losses import AlignLoss, DiffusionLoss
+from llmdiff.training.checkpointing import checkpoint_blocks
 from llmdiff.training.models import (
     build_adapter,
     denoiser,
@@ -50,6 +51,10 @@ class AlignRecipe(Recipe):
         self.diffusion_loss = DiffusionLoss.from_scheduler(self.pipeline.scheduler, config.loss.min_snr_gamma)
         self.latents = latent_features(config, self.pipeline.vae, self.images)
         adapter = build_adapter(config, self.encoder.hidden_size, self.info, length=self.teacher.length)
+        if config.train.gradient_checkpointing:
+            checkpoint_blocks(adapter)
+            if config.loss.diffusion_weight:  # the frozen UNet's activations, kept for the adapter's gradient
+                self.pipeline.unet.enable_gradient_checkpointing()
         return {"adapter": adapter}
 
     def compute_loss(self, batch):

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from llmdiff.adapter import LLMAdapter
+from llmdiff.connectors import load_connector
+from llmdiff.errors import UserError
 from llmdiff.training.cache import LLMFeatures
 from llmdiff.training.losses import AlignLoss, DenoiserDistillLoss, DiffusionLoss
 from llmdiff.training.models import (
@@ -48,7 +49,10 @@ class CrossLingualRecipe(AlignRecipe):
         self.pipeline.unet.requires_grad_(False)
         self.pipeline.vae.requires_grad_(False)
         source = config.model.teacher_adapter or config.model.adapter
-        self.teacher = LLMAdapter.load(source).float().to(self.device)
+        self.teacher = load_connector(source).float().to(self.device)
+        if self.teacher.timestep_aware:
+            raise UserError(f"the cross_lingual stage distils one output per caption, but the adapter '{source}' "
+                            f"({self.teacher.family}) changes with the denoising step")
         self.teacher.check_compatible(self.encoder.hidden_size, self.info.cond_dim, self.info.pooled_dim, where=source)
         self.teacher.requires_grad_(False).eval()
         self.llm_features = LLMFeatures(self.encoder, llm_cache(config).open() if use_cache and config.cache.llm else None)

@@ -18,12 +18,13 @@ from llmdiff.errors import UserError
 from llmdiff.llm_lora import LLM_LORA_DIR, write_llm_lora
 from llmdiff.pipeline import LLMDiffusionPipeline, save_adapter
 from llmdiff.training.cache import LLMFeatures
+from llmdiff.training.checkpointing import checkpoint_blocks
 from llmdiff.training.losses import DiffusionLoss
 from llmdiff.training.models import (
     add_llm_lora,
     add_unet_lora,
     build_adapter,
-    denoiser,
+    conditioned_denoiser,
     export_base,
     frozen_dtype,
     latent_features,
@@ -59,6 +60,8 @@ class EndToEndRecipe(Recipe):
         modules = {}
         if "adapter" in components:
             modules["adapter"] = build_adapter(config, self.encoder.hidden_size, self.info)
+            if config.train.gradient_checkpointing:
+                checkpoint_blocks(modules["adapter"])
         else:
             self.frozen_adapter = build_adapter(config, self.encoder.hidden_size, self.info).to(self.device)
             self.frozen_adapter.requires_grad_(False)
@@ -80,6 +83,7 @@ class EndToEndRecipe(Recipe):
             self.llm_features = None
         else:
             self.llm_features = LLMFeatures(self.encoder, llm_cache(config).open() if use_cache and config.cache.llm else None)
+        self.timestep_aware = (modules["adapter"] if "adapter" in modules else self.frozen_adapter).timestep_aware
         self.latents = latent_features(config, self.pipeline.vae, self.images)
         self.diffusion_loss = DiffusionLoss.from_scheduler(self.pipeline.scheduler, config.loss.min_snr_gamma)
         return modules
@@ -112,8 +116,8 @@ class EndToEndRecipe(Recipe):
         latents, kept = self.latents.required(batch, self.generator)
         texts = self.drop_captions([batch[i].text for i in kept])
         states, mask = self.encode(texts)
-        out = self.adapter(states, mask)
-        denoise = denoiser(self.unet, self.info, out.prompt_embeds, out.pooled_prompt_embeds, self.config.data.resolution)
+        denoise = conditioned_denoiser(self.unet, self.info, self.adapter, states, mask, self.config.data.resolution,
+                                       self.timestep_aware)
         return {"loss": self.diffusion_loss(denoise, latents.to(self.device), self.generator)}
 
     def export(self, directory: Path) -> None:
