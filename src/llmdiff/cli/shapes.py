@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     make.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     _add_world_arguments(make)
     make.add_argument("--languages", default=None, help="comma-separated, from en,zh,fr,es,de,ja (default: all)")
-    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph,canonical (default: all)")
+    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph,canonical,freeform (default: "
+                      "short,paragraph,canonical; freeform: captions as people write them)")
     make.add_argument("--val-fraction", type=float, default=0.05, help="share of samples in val (default 0.05)")
     make.add_argument("--test-fraction", type=float, default=0.05, help="share of samples in test (default 0.05)")
     make.add_argument("--shards", type=int, default=0, metavar="SIZE",
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
     render.add_argument("--out", required=True, help="output PNG")
     _add_world_arguments(render)
     render.add_argument("--language", default="en", help="caption language (default en)")
-    render.add_argument("--style", default="paragraph", help="caption style: short or paragraph (default paragraph)")
+    render.add_argument("--style", default="paragraph", help="caption style: short, paragraph, canonical or freeform (default paragraph)")
     render.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
     render.set_defaults(func=render_command)
 
@@ -142,7 +143,7 @@ def render_command(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise UserError(f"{out} exists; pass --overwrite to replace it")
     scene = sample_scene(args.seed, config)
-    text = caption(scene, args.style, args.language, args.seed)
+    text = caption(scene, args.style, args.language, args.seed, world=config)
     render(scene, config).save(out)
     print(text)
     return 0
