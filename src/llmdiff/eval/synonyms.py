@@ -170,14 +170,15 @@ def best_layer(summary: list[dict]) -> int:
 def synonym_report(layers: list[list[PairScore]], marked: Sequence[int] = ()) -> dict:
     """Every number: per layer, per pair at the best, marked and last layers, and the never-related pairs."""
     summary = layer_summary(layers)
+    marked = [m % len(layers) for m in marked if -len(layers) <= m < len(layers)]
     pairs = layers[0]
     chance = sum(1 / s.values for s in pairs) / len(pairs) if pairs else None
     best = best_layer(summary)
     last = len(layers) - 1
-    shown = sorted({best, last, *[m % len(layers) for m in marked]})
+    shown = sorted({best, last, *marked})
     never = [asdict(s) | {"best_margin": max(layers[k][n].margin for k in range(len(layers)))}
              for n, s in enumerate(layers[best]) if not any(layers[k][n].related for k in range(len(layers)))]
-    return {"layers": summary, "best_layer": best, "chance": chance, "marked_layers": [m % len(layers) for m in marked],
+    return {"layers": summary, "best_layer": best, "chance": chance, "marked_layers": marked,
             "pairs": {str(k): [asdict(s) | {"margin": s.margin, "related": s.related} for s in layers[k]] for k in shown},
             "never_related": never}
 
