@@ -240,3 +240,25 @@ def test_held_out_kinds_and_languages_are_checked():
         heldout_caption(scene, "frames", "ja")
     with pytest.raises(UserError, match="unknown held-out caption kind 'rhymes'"):
         heldout_caption(scene, "rhymes", "en")
+
+
+def test_cli_makes_a_dataset_with_freeform_captions_and_renders_one(tmp_path, capsys):
+    import json
+
+    from llmdiff.cli.main import main
+
+    out = tmp_path / "d"
+    assert main(["shapes", "make", "--n", "4", "--out", str(out), "--resolution", "32", "--grid", "2",
+                 "--max-objects", "3", "--shapes", "circle,square,triangle,star", "--colours", "red,green,blue,yellow",
+                 "--languages", "en,de", "--styles", "paragraph,freeform", "--workers", "1"]) == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    world = WorldConfig.from_file(out / "world.json")
+    for record in records:
+        scene = sample_scene(record["seed"], world)
+        for language in ("en", "de"):
+            assert set(record["captions"][language]) == {"paragraph", "freeform"}
+            assert record["captions"][language]["freeform"]["text"] == freeform_caption(scene, language, record["seed"], world).text
+    assert main(["shapes", "make", "--n", "4", "--out", str(tmp_path / "e"), "--styles", "haiku"]) == 2
+    assert "unknown caption style 'haiku'" in capsys.readouterr().err
+    assert main(["shapes", "render", "--seed", "3", "--style", "freeform", "--out", str(tmp_path / "s.png")]) == 0
+    assert capsys.readouterr().out.strip() == freeform_caption(sample_scene(3), "en", 3, WorldConfig()).text.strip()

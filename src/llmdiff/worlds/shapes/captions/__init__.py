@@ -3,6 +3,8 @@
 `canonical` is the short caption in one fixed form (objects in reading order, fixed word choices): a
 function of the scene alone, the text whose encoding stage 1 teaches the adapter to give for any caption.
 
+`freeform` (not in a dataset unless asked) is a caption as people write it: see `llmdiff.worlds.shapes.freeform`.
+
 Captions are deterministic in (scene, style, language, seed). `caption_record` also returns, per object, the
 character span of the sentence that first describes it fully, from which token positions are computed.
 """
