@@ -21,7 +21,7 @@ def corner(v: str, h: str, compass: str, clock: str, clock_word: str) -> tuple[t
         (f"en la esquina {sup} {side}", f"esquina {sup} {side}"),
         (f"en el cuadrante {sup} {sided}", f"cuadrante {sup} {sided}"),
         (f"al {compass}", compass),
-        (f"a las {clock_word}", f"las {clock}"),
+        (f"a las {clock_word}", f"las {clock} en punto"),
         (f"cerca de {arriba}, a la {side}", f"{arriba} {side}"),
     )
 
@@ -50,11 +50,11 @@ LEXICON = Lexicon(
         ("top", "right"): corner("top", "right", "noreste", "2", "dos"),
         ("bottom", "left"): corner("bottom", "left", "suroeste", "8", "ocho"),
         ("bottom", "right"): corner("bottom", "right", "sureste", "4", "cuatro"),
-        ("top", "centre"): (("arriba en el centro", "arriba centro"), ("a las doce", "las 12"), ("al norte", "norte")),
-        ("bottom", "centre"): (("abajo en el centro", "abajo centro"), ("a las seis", "las 6"), ("al sur", "sur")),
-        ("middle", "left"): (("a la izquierda en el medio", "medio izquierda"), ("a las nueve", "las 9"),
+        ("top", "centre"): (("arriba en el centro", "arriba centro"), ("a las doce", "las 12 en punto"), ("al norte", "norte")),
+        ("bottom", "centre"): (("abajo en el centro", "abajo centro"), ("a las seis", "las 6 en punto"), ("al sur", "sur")),
+        ("middle", "left"): (("a la izquierda en el medio", "medio izquierda"), ("a las nueve", "las 9 en punto"),
                              ("al oeste", "oeste")),
-        ("middle", "right"): (("a la derecha en el medio", "medio derecha"), ("a las tres", "las 3"), ("al este", "este")),
+        ("middle", "right"): (("a la derecha en el medio", "medio derecha"), ("a las tres", "las 3 en punto"), ("al este", "este")),
         ("middle", "centre"): (("en el centro", "centro"), ("justo en medio", "en medio")),
     },
 )

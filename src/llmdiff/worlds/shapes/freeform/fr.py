@@ -61,9 +61,9 @@ LEXICON = Lexicon(
         ("bottom", "centre"): (("en bas au milieu", "bas milieu"), ("à six heures", "6 h"), ("au sud", "sud"),
                                ("en bas, centré", "bas centre")),
         ("middle", "left"): (("à gauche au milieu", "milieu gauche"), ("à neuf heures", "9 h"), ("à l'ouest", "ouest"),
-                             ("au milieu du bord gauche", "bord gauche")),
+                             ("au milieu du bord gauche", "milieu du bord gauche")),
         ("middle", "right"): (("à droite au milieu", "milieu droite"), ("à trois heures", "3 h"), ("à l'est", "est"),
-                              ("au milieu du bord droit", "bord droit")),
+                              ("au milieu du bord droit", "milieu du bord droit")),
         ("middle", "centre"): (("au centre", "centre"), ("en plein milieu", "milieu"), ("pile au milieu", "pile au centre")),
     },
 )
