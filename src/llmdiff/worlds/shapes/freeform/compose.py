@@ -94,8 +94,8 @@ def compose(scene: Scene, wording: Wording, rng: random.Random, world: WorldConf
         bg = rng.choice(frames.background_item).format(**background)
         if mode == "alt":
             # Items with commas of their own need another mark between objects to keep them apart.
-            joiners = [j for j in wording.list_separators if j.strip() not in item and not ("{tags}" in item and j.strip() in ",，、")]
-            joiner = rng.choice(joiners)
+            commas = ",，、" if "{tags}" in item else ""
+            joiner = rng.choice([j for j in wording.list_separators if j.strip() not in item + commas])
             items.insert(0 if rng.random() < 0.2 else len(items), bg)
             text = joiner.join(items)
             if rng.random() < 0.3:
