@@ -82,7 +82,7 @@ def test_cli_wording_columns_and_bad_languages(tiny_models, tiny_adapter_config,
                                                 adapter_config=tiny_adapter_config)
     pipe.save_adapter(model / "adapter", llm=str(tiny_models["llama"]))
     out = tmp_path / "out"
-    status = main(["eval", "shapes", "--model", f"m={model}", "--scenes", "2", "--first-seed", "5", "--languages", "en",
+    status = main(["eval", "shapes", "--model", f"m={model}", "--scenes", "2", "--first-seed", "5", "--languages", "",
                    "--wording", "de", "--steps", "1", "--placement-seeds", "0", "-o", str(out)])
     assert status == 0, capsys.readouterr().err
     data = json.loads((out / "shapes_eval.json").read_text())

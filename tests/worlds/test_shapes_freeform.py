@@ -262,3 +262,10 @@ def test_cli_makes_a_dataset_with_freeform_captions_and_renders_one(tmp_path, ca
     assert "unknown caption style 'haiku'" in capsys.readouterr().err
     assert main(["shapes", "render", "--seed", "3", "--style", "freeform", "--out", str(tmp_path / "s.png")]) == 0
     assert capsys.readouterr().out.strip() == freeform_caption(sample_scene(3), "en", 3, WorldConfig()).text.strip()
+
+
+def test_every_freeform_caption_fits_the_text_encoders_512_tokens(default_tokenizer):
+    for language in LANGUAGES:
+        texts = [freeform_caption(scene, language, seed, world).text for seed in range(2) for scene, world in SCENES]
+        counts = [len(ids) for ids in default_tokenizer(texts)["input_ids"]]
+        assert max(counts) <= 500 and min(counts) < 40, (language, max(counts), min(counts))

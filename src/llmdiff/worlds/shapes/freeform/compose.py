@@ -25,6 +25,8 @@ TYPO_WORD_RATE = 0.04
 MAX_TYPO_SHARE = 0.1
 """A caption never has more than this share of its words misspelt (tests hold the generator to it)."""
 LOWERCASE_RATE, UPPERCASE_RATE = 0.12, 0.02
+SHOUTED_UP_TO = 40
+"""Only captions this short are ever all capitals (capitals take several times the tokens)."""
 
 Negated = tuple[str | None, str | None]
 """(shape, colour) said to be absent; None where the negation leaves it open ("no stars": (star, None))."""
@@ -122,6 +124,8 @@ def compose(scene: Scene, wording: Wording, rng: random.Random, world: WorldConf
         else:
             distractors = rng.sample(frames.distractors, rng.choice((0, 0, 1, 2, 3)))
         sentences = insert_sentences(sentences, distractors + said_no, rng)
+        while distractors and wording.size(wording.separator.join(sentences)) > wording.budget:
+            sentences.remove(distractors.pop())
         if rng.random() < 0.3:
             sentences.append(wording.sentence(rng.choice(frames.closing)))
         text = wording.separator.join(sentences)
@@ -132,7 +136,7 @@ def compose(scene: Scene, wording: Wording, rng: random.Random, world: WorldConf
         draw = rng.random()
         if draw < LOWERCASE_RATE:
             text = text.lower()
-        elif draw < LOWERCASE_RATE + UPPERCASE_RATE:
+        elif draw < LOWERCASE_RATE + UPPERCASE_RATE and wording.size(text) <= SHOUTED_UP_TO:
             text = text.upper()
     return FreeformCaption(text, clean, mode, tuple(negations), typos)
 

@@ -152,4 +152,4 @@ class German(Wording):
         return fields
 
 
-WORDING = German(LEXICON, FRAMES, code="de")
+WORDING = German(LEXICON, FRAMES, code="de", budget=220)

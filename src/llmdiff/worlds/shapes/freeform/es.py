@@ -122,4 +122,4 @@ class Spanish(Wording):
         return fields
 
 
-WORDING = Spanish(LEXICON, FRAMES, code="es")
+WORDING = Spanish(LEXICON, FRAMES, code="es", budget=220)

@@ -135,4 +135,4 @@ class French(Wording):
         return fields
 
 
-WORDING = French(LEXICON, FRAMES, code="fr")
+WORDING = French(LEXICON, FRAMES, code="fr", budget=220)

@@ -96,4 +96,4 @@ class Japanese(Wording):
         return fields
 
 
-WORDING = Japanese(LEXICON, FRAMES, code="ja", separator="", stop="。", list_separators=("、", "，", "／"), cased=False)
+WORDING = Japanese(LEXICON, FRAMES, code="ja", separator="", stop="。", list_separators=("、", "，", "／"), cased=False, budget=220)

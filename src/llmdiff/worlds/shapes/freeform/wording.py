@@ -113,6 +113,9 @@ class Wording:
     list_separators: tuple[str, ...] = (", ", "; ", " / ")
     cased: bool = True
     """Whether the script has letter case (and typos by letter)."""
+    budget: int = 260
+    """Most words (characters where the script has no spaces) of a caption, so that even the longest keeps
+    within the text encoder's 512 tokens: distractors are dropped until it fits."""
 
     def with_(self, lexicon: Lexicon | None = None, frames: Frames | None = None) -> Wording:
         return replace(self, lexicon=lexicon or self.lexicon, frames=frames or self.frames)
@@ -143,6 +146,9 @@ class Wording:
 
     def negation_fields(self, shape: str | None, colour: str | None, rng: random.Random) -> dict[str, str]:
         raise NotImplementedError
+
+    def size(self, text: str) -> int:
+        return len(text.split()) if self.separator else len(text)
 
     def sentence(self, text: str) -> str:
         return text[0].upper() + text[1:] if self.cased and text else text

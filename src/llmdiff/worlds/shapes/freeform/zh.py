@@ -102,4 +102,4 @@ class Chinese(Wording):
         return fields
 
 
-WORDING = Chinese(LEXICON, FRAMES, code="zh", separator="", stop="。", list_separators=("，", "、", "；"), cased=False)
+WORDING = Chinese(LEXICON, FRAMES, code="zh", separator="", stop="。", list_separators=("，", "、", "；"), cased=False, budget=220)
