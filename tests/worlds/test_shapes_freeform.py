@@ -269,3 +269,18 @@ def test_every_freeform_caption_fits_the_text_encoders_512_tokens(default_tokeni
         texts = [freeform_caption(scene, language, seed, world).text for seed in range(2) for scene, world in SCENES]
         counts = [len(ids) for ids in default_tokenizer(texts)["input_ids"]]
         assert max(counts) <= 500 and min(counts) < 40, (language, max(counts), min(counts))
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_the_plainest_words_are_the_worlds_own(language):
+    """Held-out frames are measured with the plain lexicon: its places are the ones the world's captions use,
+    so a held-out frame column changes the frames alone."""
+    from llmdiff.worlds.shapes.captions import de, en, es, fr, ja, zh
+
+    place = {"en": en.place, "de": de.place, "fr": fr.place, "es": es.place, "zh": zh.place, "ja": ja.place}[language]
+    plain = WORDINGS[language].lexicon.plain()
+    for grid in (2, 3):
+        for row in range(grid):
+            for col in range(grid):
+                ((where, _),) = plain.places[region(row, col, grid)]
+                assert place(row, col, grid) in where, (where, place(row, col, grid))

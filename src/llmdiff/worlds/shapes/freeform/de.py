@@ -28,10 +28,10 @@ def corner(v: str, h: str, compass: str, clock: str, clock_word: str) -> tuple[t
     vertical = {"top": ("oben", "obere", "oberen"), "bottom": ("unten", "untere", "unteren")}[v]
     horizontal = {"left": ("links", "linke", "linken"), "right": ("rechts", "rechte", "rechten")}[h]
     return (
+        (f"in der {horizontal[2]} {vertical[2]} Ecke", f"{horizontal[1]} {vertical[1]} Ecke"),
         (f"{vertical[0]} {horizontal[0]}", f"{vertical[0]} {horizontal[0]}"),
         (f"{horizontal[0]} {vertical[0]}", f"{horizontal[0]} {vertical[0]}"),
         (f"in der {vertical[2]} {horizontal[2]} Ecke", f"{vertical[1]} {horizontal[1]} Ecke"),
-        (f"in der {horizontal[2]} {vertical[2]} Ecke", f"{horizontal[1]} {vertical[1]} Ecke"),
         (f"im {horizontal[2]} {vertical[2]} Viertel", f"{horizontal[1]}s {vertical[1]}s Viertel"),
         (f"in der {compass}ecke", compass),
         (f"auf {clock_word} Uhr", f"{clock} Uhr"),
@@ -64,15 +64,15 @@ LEXICON = Lexicon(
         ("top", "right"): corner("top", "right", "Nordost", "2", "zwei"),
         ("bottom", "left"): corner("bottom", "left", "Südwest", "8", "acht"),
         ("bottom", "right"): corner("bottom", "right", "Südost", "4", "vier"),
-        ("top", "centre"): (("oben in der Mitte", "oben Mitte"), ("auf zwölf Uhr", "12 Uhr"), ("im Norden", "Norden"),
+        ("top", "centre"): (("in der Mitte der oberen Reihe", "obere Reihe Mitte"), ("oben in der Mitte", "oben Mitte"), ("auf zwölf Uhr", "12 Uhr"), ("im Norden", "Norden"),
                             ("mittig am oberen Rand", "oben mittig")),
-        ("bottom", "centre"): (("unten in der Mitte", "unten Mitte"), ("auf sechs Uhr", "6 Uhr"), ("im Süden", "Süden"),
+        ("bottom", "centre"): (("in der Mitte der unteren Reihe", "untere Reihe Mitte"), ("unten in der Mitte", "unten Mitte"), ("auf sechs Uhr", "6 Uhr"), ("im Süden", "Süden"),
                                ("mittig am unteren Rand", "unten mittig")),
-        ("middle", "left"): (("links in der Mitte", "Mitte links"), ("auf neun Uhr", "9 Uhr"), ("im Westen", "Westen"),
+        ("middle", "left"): (("in der Mitte des linken Rands", "Mitte des linken Rands"), ("links in der Mitte", "Mitte links"), ("auf neun Uhr", "9 Uhr"), ("im Westen", "Westen"),
                              ("mittig am linken Rand", "links mittig")),
-        ("middle", "right"): (("rechts in der Mitte", "Mitte rechts"), ("auf drei Uhr", "3 Uhr"), ("im Osten", "Osten"),
+        ("middle", "right"): (("in der Mitte des rechten Rands", "Mitte des rechten Rands"), ("rechts in der Mitte", "Mitte rechts"), ("auf drei Uhr", "3 Uhr"), ("im Osten", "Osten"),
                               ("mittig am rechten Rand", "rechts mittig")),
-        ("middle", "centre"): (("in der Mitte", "Mitte"), ("genau in der Mitte", "genau mittig"), ("im Zentrum", "Zentrum")),
+        ("middle", "centre"): (("genau in der Mitte", "genau mittig"), ("in der Mitte", "Mitte"), ("im Zentrum", "Zentrum")),
     },
 )
 

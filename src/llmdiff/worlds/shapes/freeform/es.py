@@ -17,8 +17,8 @@ def corner(v: str, h: str, compass: str, clock: str, clock_word: str) -> tuple[t
     side = {"left": "izquierda", "right": "derecha"}[h]
     sided = {"left": "izquierdo", "right": "derecho"}[h]
     return (
-        (f"{arriba} a la {side}", f"{arriba} a la {side}"),
         (f"en la esquina {sup} {side}", f"esquina {sup} {side}"),
+        (f"{arriba} a la {side}", f"{arriba} a la {side}"),
         (f"en el cuadrante {sup} {sided}", f"cuadrante {sup} {sided}"),
         (f"al {compass}", compass),
         (f"a las {clock_word}", f"las {clock} en punto"),
@@ -50,12 +50,12 @@ LEXICON = Lexicon(
         ("top", "right"): corner("top", "right", "noreste", "2", "dos"),
         ("bottom", "left"): corner("bottom", "left", "suroeste", "8", "ocho"),
         ("bottom", "right"): corner("bottom", "right", "sureste", "4", "cuatro"),
-        ("top", "centre"): (("arriba en el centro", "arriba centro"), ("a las doce", "las 12 en punto"), ("al norte", "norte")),
-        ("bottom", "centre"): (("abajo en el centro", "abajo centro"), ("a las seis", "las 6 en punto"), ("al sur", "sur")),
-        ("middle", "left"): (("a la izquierda en el medio", "medio izquierda"), ("a las nueve", "las 9 en punto"),
+        ("top", "centre"): (("en el centro de la fila superior", "centro de la fila superior"), ("arriba en el centro", "arriba centro"), ("a las doce", "las 12 en punto"), ("al norte", "norte")),
+        ("bottom", "centre"): (("en el centro de la fila inferior", "centro de la fila inferior"), ("abajo en el centro", "abajo centro"), ("a las seis", "las 6 en punto"), ("al sur", "sur")),
+        ("middle", "left"): (("en el centro del borde izquierdo", "centro del borde izquierdo"), ("a la izquierda en el medio", "medio izquierda"), ("a las nueve", "las 9 en punto"),
                              ("al oeste", "oeste")),
-        ("middle", "right"): (("a la derecha en el medio", "medio derecha"), ("a las tres", "las 3 en punto"), ("al este", "este")),
-        ("middle", "centre"): (("en el centro", "centro"), ("justo en medio", "en medio")),
+        ("middle", "right"): (("en el centro del borde derecho", "centro del borde derecho"), ("a la derecha en el medio", "medio derecha"), ("a las tres", "las 3 en punto"), ("al este", "este")),
+        ("middle", "centre"): (("justo en el centro", "justo en el centro"), ("en el centro", "centro"), ("justo en medio", "en medio")),
     },
 )
 

@@ -22,8 +22,8 @@ def corner(v: str, h: str, compass: str, clock: str, clock_word: str) -> tuple[t
     side = {"left": "gauche", "right": "droite"}[h]
     droit = {"left": "gauche", "right": "droit"}[h]
     return (
-        (f"en {haut} à {side}", f"en {haut} à {side}"),
         (f"dans le coin {sup} {droit}", f"coin {sup} {droit}"),
+        (f"en {haut} à {side}", f"en {haut} à {side}"),
         (f"dans le coin en {haut} à {side}", f"coin {haut} {side}"),
         (f"dans le quart {sup} {droit}", f"quart {sup} {droit}"),
         (f"au {compass}", compass),
@@ -56,15 +56,15 @@ LEXICON = Lexicon(
         ("top", "right"): corner("top", "right", "nord-est", "2", "deux"),
         ("bottom", "left"): corner("bottom", "left", "sud-ouest", "8", "huit"),
         ("bottom", "right"): corner("bottom", "right", "sud-est", "4", "quatre"),
-        ("top", "centre"): (("en haut au milieu", "haut milieu"), ("à douze heures", "12 h"), ("au nord", "nord"),
+        ("top", "centre"): (("au milieu de la rangée du haut", "milieu de la rangée du haut"), ("en haut au milieu", "haut milieu"), ("à douze heures", "12 h"), ("au nord", "nord"),
                             ("en haut, centré", "haut centre")),
-        ("bottom", "centre"): (("en bas au milieu", "bas milieu"), ("à six heures", "6 h"), ("au sud", "sud"),
+        ("bottom", "centre"): (("au milieu de la rangée du bas", "milieu de la rangée du bas"), ("en bas au milieu", "bas milieu"), ("à six heures", "6 h"), ("au sud", "sud"),
                                ("en bas, centré", "bas centre")),
-        ("middle", "left"): (("à gauche au milieu", "milieu gauche"), ("à neuf heures", "9 h"), ("à l'ouest", "ouest"),
-                             ("au milieu du bord gauche", "milieu du bord gauche")),
-        ("middle", "right"): (("à droite au milieu", "milieu droite"), ("à trois heures", "3 h"), ("à l'est", "est"),
-                              ("au milieu du bord droit", "milieu du bord droit")),
-        ("middle", "centre"): (("au centre", "centre"), ("en plein milieu", "milieu"), ("pile au milieu", "pile au centre")),
+        ("middle", "left"): (("au milieu du bord gauche", "milieu du bord gauche"), ("à gauche au milieu", "milieu gauche"),
+                             ("à neuf heures", "9 h"), ("à l'ouest", "ouest")),
+        ("middle", "right"): (("au milieu du bord droit", "milieu du bord droit"), ("à droite au milieu", "milieu droite"),
+                              ("à trois heures", "3 h"), ("à l'est", "est")),
+        ("middle", "centre"): (("en plein centre", "plein centre"), ("au centre", "centre"), ("en plein milieu", "milieu"), ("pile au milieu", "pile au centre")),
     },
 )
 

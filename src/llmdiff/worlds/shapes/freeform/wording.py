@@ -46,7 +46,7 @@ class Lexicon:
     """Per region, (prepositional phrase, bare label) pairs: ("in the top left corner", "top left")."""
 
     def plain(self) -> Lexicon:
-        """Only the first, most ordinary word of every list."""
+        """Only the first word of every list: the most ordinary one, the word the world's own captions use."""
         def first(table):
             return {key: entries[:1] for key, entries in table.items()}
 
