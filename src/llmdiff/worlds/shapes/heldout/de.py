@@ -23,8 +23,8 @@ PLACES = {
 }
 
 FRAMES = Frames(
-    object=("{where} entdeckt man {acc}.", "{nom} wartet {where}.", "Schaut man {where} hin, fällt {nom} auf.",
-            "{where} thront {nom}.", "Wer {where} hinsieht, findet {acc}."),
+    object=("{where} entdeckt man {acc}.", "{nom} wartet {where}.", "Schaut man genauer hin, fällt {where} {nom} auf.",
+            "{where} thront {nom}.", "Wer genau hinsieht, findet {where} {acc}."),
     background=("Die Fläche dahinter ist durchgehend {bg}.", "Farbe des Hintergrunds: {bg}."),
     negation_pair=("{kein_nom} {neg_nom} weit und breit.", "{ein} {neg} sucht man vergeblich."),
     negation_shape=("{plural} gibt es hier nicht.", "{plural} fehlen ganz."),
