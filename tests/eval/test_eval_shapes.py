@@ -133,7 +133,7 @@ def test_cli_runs_real_pipelines_end_to_end(tiny_models, tiny_adapter_config, tm
     out = tmp_path / "out"
     status = main(["eval", "shapes", "--clip", f"base={tiny_models['sd']}", "--model", f"stage1={model}",
                    "--scenes", "2", "--first-seed", "5", "--languages", "en", "--steps", "2",
-                   "--placement-seeds", "1", "-o", str(out)])
+                   "--placement-seeds", "1", "--wording", "none", "-o", str(out)])
     assert status == 0, capsys.readouterr().err
     data = json.loads((out / "shapes_eval.json").read_text())
     assert data["placement"]["stage1"]["trials"] == 9  # one seed, named in each cell of the 3x3 grid

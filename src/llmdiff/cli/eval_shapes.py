@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         "every language with each model, score every image with the shapes world's oracle, and write a table "
         "(JSON + Markdown) of object recall and all-correct rate with 95% confidence intervals. A placement "
         "check follows: one object named in each grid cell in turn with the same noise seed, to see whether "
-        "the layout follows the place words.",
+        "the layout follows the place words. Held-out wording columns score the same scenes described in "
+        "sentence frames and synonyms no training caption uses, with unrelated sentences, and with negations.",
     )
     parser.add_argument("--clip", action="append", default=[], metavar="NAME=BASE_DIR",
                         help="a row drawn by a base model with its own CLIP encoder (repeatable)")
@@ -26,6 +27,9 @@ def register(subparsers) -> None:
                         "than the default")
     parser.add_argument("--first-seed", type=int, help="first scene seed (default: the world's test split)")
     parser.add_argument("--languages", default="en,zh,fr,es,de,ja", help="paragraph languages, comma-separated")
+    parser.add_argument("--wording", default="en", help="languages of the held-out wording columns (held-out "
+                        "frames, synonyms, distractor prose, negation), comma-separated from en,de,fr; 'none' turns "
+                        "them off (default en)")
     parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
     parser.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per generation call (default 16)")
@@ -62,6 +66,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
         SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, test_split_start,
         write_results,
     )
+    from llmdiff.eval.wording import evaluate_wording, wording_conditions
     from llmdiff.pipeline import check_generation_args
     from llmdiff.worlds.shapes import LANGUAGES
 
@@ -76,6 +81,13 @@ def eval_shapes(args: argparse.Namespace) -> int:
     unknown = [language for language in languages if language not in LANGUAGES]
     if unknown:
         raise UserError(f"unknown language {unknown[0]!r}; known: {', '.join(LANGUAGES)}")
+    from llmdiff.worlds.shapes.heldout import LANGUAGES as HELDOUT_LANGUAGES
+
+    wording = () if args.wording.strip().lower() == "none" else tuple(
+        language.strip() for language in args.wording.split(",") if language.strip())
+    unknown = [language for language in wording if language not in HELDOUT_LANGUAGES]
+    if unknown:
+        raise UserError(f"no held-out wording for language {unknown[0]!r}; held out: {', '.join(HELDOUT_LANGUAGES)}")
     check_generation_args(args.steps, args.guidance, None, None, 1)
     if args.placement_seeds < 0:
         raise UserError(f"--placement-seeds must be 0 (no placement check) or more, not {args.placement_seeds}")
@@ -92,7 +104,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
     config = ShapesEvalConfig(
         world=world,
         num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=args.steps,
-        guidance_scale=args.guidance, batch_size=args.batch_size,
+        guidance_scale=args.guidance, batch_size=args.batch_size, wording=wording,
     )
     world_config = config.world_config()
     placement_seeds = args.placement_seeds
@@ -106,7 +118,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
             placement_seeds = 0
     first_seed = config.first_seed if config.first_seed is not None else test_split_start()
     device = str(resolve_device(args.device))
-    table, placement = {}, {}
+    table, placement, wording_table = {}, {}, {}
     encoders = SharedEncoders(device)
     for kind, name, path in rows:
         generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device, encoders)
@@ -115,12 +127,17 @@ def eval_shapes(args: argparse.Namespace) -> int:
             with tqdm(total=total, desc=name, unit="img") as bar:
                 cells = evaluate_model(generate, config, progress=bar.update)
             table[name] = {condition: cell.summary() for condition, cell in cells.items()}
+            if wording:
+                with tqdm(total=config.num_scenes * len(wording_conditions(wording)), desc=f"{name} wording",
+                          unit="img") as bar:
+                    cells = evaluate_wording(generate, config, progress=bar.update)
+                wording_table[name] = {condition: cell.summary() for condition, cell in cells.items()}
         if placement_seeds:
             with tqdm(total=placement_seeds * world_config.cells, desc=f"{name} placement", unit="img") as bar:
                 result = evaluate_placement(generate, world_config, placement_seeds, first_seed,
                                             config.batch_size, progress=bar.update)
             placement[name] = result.summary()
-    json_path, markdown_path = write_results(table, config, Path(args.output), placement)
+    json_path, markdown_path = write_results(table, config, Path(args.output), placement, wording_table)
     print(markdown_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {markdown_path}")
     return 0

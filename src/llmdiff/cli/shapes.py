@@ -20,7 +20,8 @@ def register(subparsers) -> None:
     make.add_argument("--out", required=True, help="output directory (must be empty unless --overwrite)")
     _add_world_arguments(make)
     make.add_argument("--languages", default=None, help="comma-separated, from en,zh,fr,es,de,ja (default: all)")
-    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph,canonical (default: all)")
+    make.add_argument("--styles", default=None, help="comma-separated, from short,paragraph,canonical,freeform (default: "
+                      "short,paragraph,canonical; freeform: captions as people write them)")
     make.add_argument("--val-fraction", type=float, default=0.05, help="share of samples in val (default 0.05)")
     make.add_argument("--test-fraction", type=float, default=0.05, help="share of samples in test (default 0.05)")
     make.add_argument("--shards", type=int, default=0, metavar="SIZE",
@@ -43,7 +44,7 @@ def register(subparsers) -> None:
     render.add_argument("--out", required=True, help="output PNG")
     _add_world_arguments(render)
     render.add_argument("--language", default="en", help="caption language (default en)")
-    render.add_argument("--style", default="paragraph", help="caption style: short or paragraph (default paragraph)")
+    render.add_argument("--style", default="paragraph", help="caption style: short, paragraph, canonical or freeform (default paragraph)")
     render.add_argument("--overwrite", action="store_true", help="replace an existing PNG")
     render.set_defaults(func=render_command)
 
@@ -52,6 +53,21 @@ def register(subparsers) -> None:
                                     "reproducibly (default: over the shipped copy).")
     tokenizer.add_argument("--out", default=None, help="output directory (default: the package's clip_tokenizer/)")
     tokenizer.set_defaults(func=tokenizer_command)
+
+    synonyms = commands.add_parser(
+        "synonyms", help="how close the LLM's states put the world's synonyms, layer by layer",
+        description="Read every word the world's captions may use for a colour, shape, size, background or place "
+        "(training and held-out synonyms) in one neutral frame, and report per layer whether each word's state is "
+        "closer to its own value's plainest word than to any other value's (states centred per layer). Writes "
+        "synonyms.json and synonyms.md.")
+    synonyms.add_argument("--out", required=True, help="output folder")
+    synonyms.add_argument("--llm", default=None, help="the LLM (default: the model's LLM, else the default LLM)")
+    synonyms.add_argument("--language", default="en", help="language of the words (default en)")
+    synonyms.add_argument("--model", default=None, help="a model folder whose adapter's layers are marked and "
+                          "whose world bounds the words (default: the shipped shapes model)")
+    synonyms.add_argument("--lora", action="store_true", help="merge the model's LLM LoRA (adapter/llm_lora) into "
+                          "the LLM first")
+    synonyms.set_defaults(func=synonyms_command)
 
     score = commands.add_parser("score", help="score an image against a scene: a seed's, or one you write (prints JSON)",
                                 description="Score an image with the oracle against the scene it should show: the "
@@ -166,7 +182,7 @@ def render_command(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise UserError(f"{out} exists; pass --overwrite to replace it")
     scene = sample_scene(args.seed, config)
-    text = caption(scene, args.style, args.language, args.seed)
+    text = caption(scene, args.style, args.language, args.seed, world=config)
     render(scene, config).save(out)
     print(text)
     return 0
@@ -230,4 +246,40 @@ def tokenizer_command(args: argparse.Namespace) -> int:
     from llmdiff.worlds.shapes.tokenizer import TOKENIZER_DIR, train_clip_tokenizer
 
     print(train_clip_tokenizer(args.out or TOKENIZER_DIR))
+    return 0
+
+
+def synonyms_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from llmdiff.defaults import default_model_dir
+    from llmdiff.errors import UserError
+    from llmdiff.eval.synonyms import synonym_similarity, write_report
+    from llmdiff.worlds.shapes import WorldConfig
+
+    model = Path(args.model) if args.model else default_model_dir()
+    marked, world, lora, llm = (), None, None, args.llm
+    if model is not None:
+        from llmdiff.pipeline import load_text_encoder_config
+
+        adapter = model / "adapter"
+        saved_llm, encoder_config = load_text_encoder_config(adapter)
+        if encoder_config is None:
+            raise UserError(f"{adapter} has no text_encoder_config.json; is {model} a model folder (base/ + adapter/)?")
+        marked, llm = encoder_config.layers, args.llm or saved_llm
+        if (model / "world.json").is_file():
+            world = WorldConfig.from_file(model / "world.json")
+        if args.lora:
+            from llmdiff.llm_lora import llm_lora_dir
+
+            lora = llm_lora_dir(adapter)
+            if lora is None:
+                raise UserError(f"{adapter} has no LLM LoRA to merge")
+    elif args.lora:
+        raise UserError("--lora needs a model folder (--model) whose adapter holds one")
+    report = synonym_similarity(llm, args.language, lora, world, marked)
+    title = f"Synonym similarity: {report['llm']}, {args.language}"
+    json_path, markdown_path = write_report(report, Path(args.out), title)
+    print(markdown_path.read_text(encoding="utf-8").split("\n## ")[0])
+    print(f"wrote {json_path} and {markdown_path}")
     return 0

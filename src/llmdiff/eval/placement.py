@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmdiff.errors import UserError
-from llmdiff.eval.shapes import Generate, parse_drawn
+from llmdiff.eval.drawing import Generate, parse_drawn
 from llmdiff.eval.study.analysis import wilson_interval
 from llmdiff.worlds.shapes import Scene, SceneObject, WorldConfig, caption_record
 

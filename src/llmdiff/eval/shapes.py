@@ -19,11 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from llmdiff.errors import UserError
+from llmdiff.eval.drawing import Generate, as_generate, parse_drawn
 from llmdiff.eval.study.analysis import wilson_interval
 from llmdiff.worlds.shapes.oracle import ATTRIBUTES, attribute_hits
-
-Generate = Callable[[list[str], list[int]], list]
-"""prompts and seeds in, PIL images out: one model, wrapped"""
 
 BOOTSTRAP_SAMPLES = 2000
 DIAGNOSED_CONDITIONS = ("short-en", "paragraph-en")
@@ -59,6 +57,8 @@ class ShapesEvalConfig:
     batch_size: int = 16
     world: dict | None = None
     """The world the models were trained in (a dataset's world.json "world" entry); None: the default."""
+    wording: tuple[str, ...] = ()
+    """Languages of the held-out wording columns (`llmdiff.eval.wording`); empty: none."""
 
     def world_config(self):
         from llmdiff.worlds.shapes import WorldConfig
@@ -166,18 +166,6 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
     return results
 
 
-def parse_drawn(image, world):
-    """The oracle's reading of a model's image, refusing images of another size than the world's."""
-    from llmdiff.worlds.shapes import parse_image
-
-    if image.size != (world.resolution, world.resolution):
-        raise UserError(
-            f"the model drew {image.size[0]}x{image.size[1]} images; the shapes world needs "
-            f"{world.resolution}x{world.resolution}"
-        )
-    return parse_image(image.convert("RGB"), world)
-
-
 def test_split_start() -> int:
     from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
 
@@ -217,21 +205,26 @@ def format_diagnosis(table: dict[str, dict[str, dict]], condition_names: Sequenc
 
 
 def write_results(
-    table: dict, config: ShapesEvalConfig, output: Path, placement: dict[str, dict] | None = None
+    table: dict, config: ShapesEvalConfig, output: Path, placement: dict[str, dict] | None = None,
+    wording: dict[str, dict[str, dict]] | None = None,
 ) -> tuple[Path, Path]:
     """JSON with every number and the Markdown tables, both written atomically.
 
-    `placement` ({model: placement summary}) adds the placement check; an empty `table` (the placement
-    check alone) leaves the main tables out of the Markdown.
+    `placement` ({model: placement summary}) adds the placement check, `wording` ({model: {column: summary}})
+    the held-out wording columns; an empty `table` (the placement check alone) leaves the main tables out of
+    the Markdown.
     """
     from llmdiff.eval.placement import placement_section
     from llmdiff.files import atomic_output
 
     output.mkdir(parents=True, exist_ok=True)
     names = [c.name for c in conditions(config.languages)]
-    data = {"config": config.__dict__ | {"languages": list(config.languages)}, "results": table}
+    data = {"config": config.__dict__ | {"languages": list(config.languages), "wording": list(config.wording)},
+            "results": table}
     if placement:
         data["placement"] = placement
+    if wording:
+        data["wording"] = wording
     json_path, markdown_path = output / "shapes_eval.json", output / "shapes_eval.md"
     with atomic_output(json_path) as file:
         file.write(json.dumps(data, indent=2) + "\n")
@@ -244,6 +237,10 @@ def write_results(
             f"the share drawn with the right shape, colour and size (chance: 1/{len(world.shapes)}, "
             f"1/{len(world.colours)}, 1/{len(world.sizes)}).\n\n" + format_diagnosis(table),
         ]
+    if wording:
+        from llmdiff.eval.wording import wording_section
+
+        sections.append(wording_section(wording))
     if placement:
         sections.append(placement_section(placement))
     with atomic_output(markdown_path) as file:
@@ -252,17 +249,8 @@ def write_results(
 
 
 def _as_generate(call, config: ShapesEvalConfig) -> Generate:
-    """A pipeline call as a `Generate`: one CPU generator per seed, the world's size, the config's settings."""
-    import torch
-
-    side = config.world_config().resolution
-    settings = dict(num_inference_steps=config.steps, guidance_scale=config.guidance_scale, height=side, width=side)
-
-    def generate(prompts: list[str], seeds: list[int]) -> list:
-        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-        return call(prompts, generator=generators, **settings).images
-
-    return generate
+    """A pipeline call as a `Generate` with the world's size and the config's settings."""
+    return as_generate(call, config.steps, config.guidance_scale, config.world_config().resolution)
 
 
 def clip_model(base: str | Path, config: ShapesEvalConfig, device: str = "cpu") -> Generate:

@@ -10,6 +10,7 @@
 """
 
 from llmdiff.worlds.shapes.captions import (
+    ALL_STYLES,
     LANGUAGES,
     STYLES,
     Caption,
@@ -37,7 +38,7 @@ from llmdiff.worlds.shapes.scene import Scene, SceneObject, relations, sample_sc
 from llmdiff.worlds.shapes.tokenizer import clip_tokenizer, train_clip_tokenizer
 
 __all__ = [
-    "BACKGROUNDS", "CLIP_WINDOW", "COLOURS", "DEFAULT_WORLD", "LANGUAGES", "SHAPES", "SIZES", "STYLES", "Caption", "Metrics",
+    "ALL_STYLES", "BACKGROUNDS", "CLIP_WINDOW", "COLOURS", "DEFAULT_WORLD", "LANGUAGES", "SHAPES", "SIZES", "STYLES", "Caption", "Metrics",
     "Scene", "SceneObject", "WorldConfig", "caption", "caption_record", "clip_tokenizer", "compare",
     "parse_image", "relations", "render", "sample_scene", "score", "summarise", "train_clip_tokenizer",
 ]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from llmdiff.files import batched
 from llmdiff.errors import UserError
-from llmdiff.worlds.shapes.captions import LANGUAGES, STYLES, caption_record
+from llmdiff.worlds.shapes.captions import ALL_STYLES, LANGUAGES, STYLES, caption_record
 from llmdiff.worlds.shapes.config import WorldConfig
 from llmdiff.worlds.shapes.render import render
 from llmdiff.worlds.shapes.scene import sample_scene
@@ -46,6 +46,7 @@ class DatasetConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     languages: tuple[str, ...] = tuple(LANGUAGES)
     styles: tuple[str, ...] = STYLES
+    """The world's own styles by default; add "freeform" for captions as people write them."""
     val_fraction: float = 0.05
     test_fraction: float = 0.05
     shard_size: int = 0
@@ -62,8 +63,8 @@ class DatasetConfig:
             if language not in LANGUAGES:
                 raise UserError(f"unknown language {language!r}; known: {', '.join(LANGUAGES)}")
         for style in self.styles:
-            if style not in STYLES:
-                raise UserError(f"unknown caption style {style!r}; known: {', '.join(STYLES)}")
+            if style not in ALL_STYLES:
+                raise UserError(f"unknown caption style {style!r}; known: {', '.join(ALL_STYLES)}")
         if not self.languages or not self.styles:
             raise UserError("give at least one language and one style")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
@@ -113,7 +114,7 @@ def _records(config, clip_tokenizer, llm_tokenizer, seeds):
     samples, texts, spans = [], [], []
     for split, index, seed in seeds:
         scene = sample_scene(seed, config.world)
-        captions = [caption_record(scene, style, language, seed) for language, style in pairs]
+        captions = [caption_record(scene, style, language, seed, world=config.world) for language, style in pairs]
         samples.append((split, index, seed, scene, captions))
         texts += [c.text for c in captions]
         spans += [c.mention_spans for c in captions]
