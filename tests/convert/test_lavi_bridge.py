@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import merge_reference_lora, reference_lora_walk
+from conftest import merge_reference_lora, random_lora_list, randomise, reference_lora_walk
 from llmdiff.convert import ConvertOptions, convert
 from llmdiff.convert.lora import lora_targets
 
@@ -152,7 +152,6 @@ def test_t5_unet_variant_maps_the_t5_attention_lora_onto_the_encoder_llmdiff_run
     encoder stack of the T5 model, so the LoRA is named for it and equals the release's injection there."""
     from transformers import AutoModel, T5Config, T5EncoderModel, T5Model
 
-    from conftest import random_lora_list, randomise
     from llmdiff.connectors import build_connector
     from llmdiff.llm_lora import merge_llm_lora
 

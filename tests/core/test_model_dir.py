@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from llmdiff.cli.main import main
 from llmdiff.errors import UserError
@@ -108,7 +109,12 @@ def test_cli_serve_takes_a_model_folder(model_dir, monkeypatch, tmp_path):
     monkeypatch.setattr("llmdiff.serve.app.run_server", lambda config, generator, with_page: loaded.update(
         pipe=generator.pipe, sources=generator.sources))
     assert main(["serve", "--model", str(model_dir["named"]), "--output-dir", str(tmp_path / "out"), "--no-page"]) == 0
-    assert loaded["sources"]["adapter"] == str(model_dir["named"] / "adapter")
+    assert loaded["sources"]["adapter"] == "adapter"  # the server names its model without its file-system path
+    from llmdiff.connectors import load_connector
+
+    saved = load_connector(model_dir["named"] / "adapter").state_dict()
+    served = loaded["pipe"].adapter.state_dict()
+    assert saved.keys() == served.keys() and all(torch.equal(saved[key], served[key]) for key in saved)
     assert loaded["pipe"].info.cond_dim == 768
 
 

@@ -33,5 +33,5 @@ def test_stage_one_length_sets_the_queries_of_a_family_that_has_them():
     options = {"num_heads": 2, "num_encoder_layers": 1, "num_decoder_layers": 1, "ff_dim": 32}
     omni = build_adapter(config(connector="omnidiffusion", adapter_config=options), 24, xl, length=77)
     assert type(omni).__name__ == "OmniDiffusionConnector" and omni.config.num_queries == 77
-    with pytest.raises(UserError, match="use a family with learned queries"):
+    with pytest.raises(UserError, match="connector gives one position per LLM token; skip stage 1"):
         build_adapter(config(connector="lavi_bridge"), 24, BaseModelInfo("sd", 32, None), length=77)

@@ -260,7 +260,8 @@ def test_cli_makes_a_dataset_with_freeform_captions_and_renders_one(tmp_path, ca
             assert record["captions"][language]["freeform"]["text"] == freeform_caption(scene, language, record["seed"], world).text
     assert main(["shapes", "make", "--n", "4", "--out", str(tmp_path / "e"), "--styles", "haiku"]) == 2
     assert "unknown caption style 'haiku'" in capsys.readouterr().err
-    assert main(["shapes", "render", "--seed", "3", "--style", "freeform", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["shapes", "render", "--seed", "3", "--style", "freeform", "--out", str(tmp_path / "s.png"),
+                 "--world", "benchmark"]) == 0
     assert capsys.readouterr().out.strip() == freeform_caption(sample_scene(3), "en", 3, WorldConfig()).text.strip()
 
 
