@@ -12,6 +12,7 @@ from torch import nn
 from llmdiff.connectors import FAMILIES, Connector, build_connector, load_connector
 from llmdiff.errors import UserError
 from llmdiff.pipeline import load_base_pipeline
+from llmdiff.encoding_cache import EncodingCache
 from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
 from llmdiff.training.cache import FeatureCache, LatentFeatures, fingerprint, latent_cache_enabled
 from llmdiff.training.config import RunConfig
@@ -71,7 +72,12 @@ def llm_spec(config: RunConfig) -> str | None:
 def load_text_encoder(config: RunConfig, dtype: torch.dtype, merge_lora: bool = True) -> LLMTextEncoder:
     """The run's LLM, with the starting adapter's LLM LoRA merged in (`merge_lora`) when it has one."""
     lora = start_llm_lora(config) if merge_lora else None
-    return LLMTextEncoder.from_pretrained(config.model.llm, config=text_encoder_config(config), dtype=dtype, lora=lora)
+    encoder = LLMTextEncoder.from_pretrained(config.model.llm, config=text_encoder_config(config), dtype=dtype, lora=lora)
+    # No encode-once cache in training: a batch put together from rows encoded in other batches differs from a
+    # fresh encoding by kernel rounding, and a resumed run (its cache empty) must take exactly the steps the
+    # uninterrupted run took. Captions seldom repeat within a cache's reach anyway.
+    encoder.cache = EncodingCache(size=0)
+    return encoder
 
 
 def load_base(config: RunConfig, dtype: torch.dtype, with_clip: bool):
