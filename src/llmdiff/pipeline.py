@@ -386,7 +386,22 @@ class LLMDiffusionPipeline:
 
     @property
     def device(self) -> torch.device:
-        return self.base.unet.device
+        """Where the denoiser computes (with CPU offload, the accelerator modules move to for their turn)."""
+        return getattr(self.base, "_execution_device", None) or self.base.unet.device
+
+    def enable_model_cpu_offload(self, gpu_id: int | None = None, device: str | torch.device | None = None) -> None:
+        """Keep on the accelerator only the model at work, so a large LLM and the base fit in consumer memory.
+
+        The base pipeline uses diffusers' own `enable_model_cpu_offload` (its UNet, VAE, and CLIP or ControlNet
+        when loaded, each moved on for its turn and off for the next one's); the LLM moves on to encode a batch
+        and back to the CPU at once. The connector is small and stays on the accelerator. `device` names the
+        accelerator (default: the one diffusers finds).
+        """
+        self.base.enable_model_cpu_offload(gpu_id=gpu_id, device=device)
+        execution = self.base._offload_device
+        self.text_encoder.enable_cpu_offload(execution)
+        self.adapter.to(execution)
+        self.clear_cache()
 
     @property
     def scheduler(self):
@@ -547,7 +562,7 @@ class LLMDiffusionPipeline:
         if getattr(self.base, "text_encoder", None) is None:
             raise UserError("appending the base model's CLIP tokens needs its CLIP text encoder loaded "
                             "(from_pretrained(..., with_clip=True), or a base pipeline that has one)")
-        device = getattr(self.base, "_execution_device", self.device)  # where an offloaded pipeline computes
+        device = self.device
         encoded = self.base.encode_prompt(
             prompt=prompts, device=device, num_images_per_prompt=1, do_classifier_free_guidance=guided,
             negative_prompt=negatives,

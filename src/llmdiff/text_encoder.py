@@ -256,6 +256,9 @@ class LLMTextEncoder(nn.Module):
         self._takes_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
         self.cache = EncodingCache()
         """Rows of recently encoded prompts (`cache.size` of them; 0 turns it off)."""
+        self._offload = None
+        """accelerate's hook when the LLM waits on the CPU between encodings (`enable_cpu_offload`)"""
+        self._offload_device: torch.device | None = None
         self.requires_grad_(False)
         self.eval()
 
@@ -314,7 +317,21 @@ class LLMTextEncoder(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the LLM computes (with CPU offload, the accelerator it moves to for each encoding)."""
+        if self._offload_device is not None:
+            return self._offload_device
         return next(self.model.parameters()).device
+
+    def enable_cpu_offload(self, device: str | torch.device) -> None:
+        """Keep the LLM on the CPU and run it on `device` only while it encodes: accelerate's hook moves it
+        there for the forward pass, and it goes back to the CPU as soon as a batch is encoded, so a large
+        LLM and the base model need not share the accelerator's memory."""
+        from accelerate import cpu_offload_with_hook
+
+        device = torch.device(device)
+        self.model.to("cpu")
+        _, self._offload = cpu_offload_with_hook(self.model, device)
+        self._offload_device = device
 
     @property
     def dtype(self) -> torch.dtype:
@@ -452,6 +469,8 @@ class LLMTextEncoder(nn.Module):
         tokens = self.tokenize(prompts)
         with torch.set_grad_enabled(torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())):
             encoded = self(tokens.input_ids, tokens.attention_mask, tokens.output_mask)
+        if self._offload is not None:
+            self._offload.offload()  # the states are computed: the LLM leaves the accelerator at once
         encoded.dropped_tokens = tokens.dropped_tokens
         return encoded
 
