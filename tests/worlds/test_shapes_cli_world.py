@@ -101,3 +101,11 @@ def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch, tmp_path):
     render(sample_scene(1, world), world).save(tmp_path / "a.png")
     monkeypatch.setattr("sys.stdout", ClosedPipe())
     assert main(["shapes", "parse", str(tmp_path / "a.png")]) == 0
+
+
+def test_parse_says_so_when_the_image_shows_no_shapes(tmp_path, capsys):
+    world = load_world("benchmark")
+    Image.new("RGB", (world.resolution,) * 2, (20, 20, 20)).save(tmp_path / "empty.png")
+    assert main(["shapes", "parse", str(tmp_path / "empty.png"), "--world", "benchmark"]) == 0
+    seen = json.loads(capsys.readouterr().out)
+    assert seen["objects"] == [] and seen["caption"] == "no shapes, black background"

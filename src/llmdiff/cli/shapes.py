@@ -237,8 +237,9 @@ def parse_command(args: argparse.Namespace) -> int:
 
     config = _world_config(args)
     scene = parse_image(_read_image(args.image), config)
-    print(json.dumps({**scene.to_dict(), "caption": caption_record(scene, "canonical", "en").text}, indent=2,
-                     ensure_ascii=False))
+    # The world's captions describe one object at least; an image may show none.
+    text = caption_record(scene, "canonical", "en").text if scene.objects else f"no shapes, {scene.background} background"
+    print(json.dumps({**scene.to_dict(), "caption": text}, indent=2, ensure_ascii=False))
     return 0
 
 
