@@ -54,6 +54,10 @@ class TextEncoderConfig:
     """Pad every prompt to `max_length` and hand every position on, padding included, with the states
     the LLM gives it (LaVi-Bridge, ParaDiffusion and Kolors feed those to the denoiser). False: the
     output is as long as the batch's longest prompt, padding on the right, zeroed and masked."""
+    pad_token_id: int | None = None
+    """The token id padding positions hold; None: the tokenizer's pad token, else its EOS. Matters only where
+    the padding's states reach the denoiser (`pad_to_max_length`): LaVi-Bridge's scripts pad Llama-2 with
+    a '[PAD]' string its vocabulary lacks, which is id 0 (`<unk>`)."""
     add_bos: bool | None = None
     """None: the tokenizer's own special tokens; True/False: a BOS token put first, or taken away."""
     add_eos: bool | None = None
@@ -93,6 +97,10 @@ class TextEncoderConfig:
         for name in ("strict", "pad_to_max_length", "drop_eos", "use_attention_mask", "trust_remote_code"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"text encoder config: {name} must be true or false, not {getattr(self, name)!r}")
+        if self.pad_token_id is not None and (not isinstance(self.pad_token_id, int) or isinstance(self.pad_token_id, bool)
+                                              or self.pad_token_id < 0):
+            raise UserError(f"text encoder config: pad_token_id must be a token id (a whole number ≥ 0) or null, "
+                            f"not {self.pad_token_id!r}")
         for name in ("add_bos", "add_eos"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), bool):
                 raise UserError(f"text encoder config: {name} must be true, false or null, not {getattr(self, name)!r}")
@@ -406,7 +414,7 @@ class LLMTextEncoder(nn.Module):
             length = config.max_length + len(instruction)
         else:
             length = max(len(ids) for ids in sequences)
-        pad = tokenizer.pad_token_id
+        pad = tokenizer.pad_token_id if config.pad_token_id is None else config.pad_token_id
         # Padding is output only when every prompt is padded to max_length (the published paths read it).
         filler = 1 if config.pad_to_max_length else 0
         rows = []

@@ -38,3 +38,13 @@ def test_save_and_load_without_parameters(tmp_path):
     hidden = torch.randn(1, 3, 12)
     assert torch.equal(loaded(hidden, torch.ones(1, 3)).prompt_embeds, hidden)
     assert type(IdentityConnector.load(tmp_path)) is IdentityConnector
+
+
+def test_padding_states_pass_through_when_asked_as_paradiffusion_reads_them():
+    states = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
+    kept = IdentityConnector(llm_dim=8, zero_padding=False)(states, mask)
+    assert torch.equal(kept.prompt_embeds, states) and torch.equal(kept.attention_mask, mask)
+    zeroed = IdentityConnector(llm_dim=8)(states, mask)
+    assert torch.equal(zeroed.prompt_embeds[1, 2:], torch.zeros(3, 8))
+    assert IdentityConnector.published().config.zero_padding is False

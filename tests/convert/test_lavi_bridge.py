@@ -55,6 +55,7 @@ def test_text_settings(converted, tiny_models):
     assert settings["llm"] == str(tiny_models["llama"])
     assert settings["layers"] == [-1] and settings["max_length"] == 77
     assert settings["pad_to_max_length"] is True and settings["use_attention_mask"] is False
+    assert settings["pad_token_id"] == 0  # the Llama scripts pad with '[PAD]', which Llama-2 reads as <unk>
     assert settings["trust_remote_code"] is False
 
 

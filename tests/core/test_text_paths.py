@@ -195,6 +195,25 @@ def test_lavi_bridge_path(tiny_models, llama_reference):
     assert ours.token_counts == tokens.attention_mask.sum(1).tolist()
 
 
+def test_lavi_bridge_llama_pads_with_the_id_its_scripts_pad_with(tiny_models, llama_reference):
+    """Its scripts set pad_token = '[PAD]', which Llama-2's vocabulary lacks: the padding is id 0."""
+    model, tokenizer = llama_reference
+    tokens = tokenizer(PROMPTS, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+    input_ids = tokens.input_ids.masked_fill(tokens.attention_mask == 0, 0)
+    with torch.no_grad():
+        reference = model(input_ids=input_ids).last_hidden_state
+    config = TextEncoderConfig(layers=(-1,), max_length=77, pad_to_max_length=True, use_attention_mask=False,
+                               pad_token_id=0)
+    ours = LLMTextEncoder.from_pretrained(tiny_models["llama"], config).encode(PROMPTS)
+    assert close(ours.hidden_states, reference)
+    eos_padded = LLMTextEncoder.from_pretrained(
+        tiny_models["llama"], TextEncoderConfig(layers=(-1,), max_length=77, pad_to_max_length=True,
+                                                use_attention_mask=False)).encode(PROMPTS)
+    assert not close(eos_padded.hidden_states, reference)  # the padding id reaches the states the UNet reads
+    with pytest.raises(UserError, match="pad_token_id"):
+        TextEncoderConfig(pad_token_id=-1)
+
+
 # Kolors: penultimate state (before the final norm), left padding to 256, pooled = last state at the
 # last position. ChatGLM3's tokenizer gives left-padded prompts position ids from 0 at the first token.
 

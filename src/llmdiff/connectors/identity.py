@@ -1,7 +1,9 @@
 """The identity connector: the denoiser reads the LLM's states as they are (ParaDiffusion-style).
 
-For a denoiser whose cross-attention was built (or retrained) for the LLM's own width; padding is zeroed
-so that a denoiser without an encoder mask still sees nothing of it.
+For a denoiser whose cross-attention was built (or retrained) for the LLM's own width. Padding is zeroed by
+default, so that a denoiser without an encoder mask sees nothing of it; a released denoiser that was
+trained reading the LLM's padding states (ParaDiffusion's, every prompt padded to 256 tokens) keeps them
+(`zero_padding=False`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from llmdiff.errors import UserError
 
 
 class IdentityConnector(Connector):
-    """No parameters: prompt_embeds = the LLM's states with padding positions zeroed."""
+    """No parameters: prompt_embeds = the LLM's states (padding positions zeroed unless `zero_padding` is off)."""
 
     family = "identity"
 
     @register_to_config
-    def __init__(self, llm_dim: int, cond_dim: int | None = None):
+    def __init__(self, llm_dim: int, cond_dim: int | None = None, zero_padding: bool = True):
         super().__init__()
         if cond_dim is not None and cond_dim != llm_dim:
             raise UserError(
@@ -29,8 +31,9 @@ class IdentityConnector(Connector):
 
     @classmethod
     def published(cls, llm_dim: int = 4096) -> "IdentityConnector":
-        """ParaDiffusion's released setting: Llama-2-7B's 4096-d states straight into the UNet."""
-        return cls(llm_dim=llm_dim, cond_dim=llm_dim)
+        """ParaDiffusion's released setting: Llama-2-7B's 4096-d states straight into the UNet, padding
+        positions included (its UNet was trained reading them, with no encoder mask)."""
+        return cls(llm_dim=llm_dim, cond_dim=llm_dim, zero_padding=False)
 
     @property
     def cond_dim(self) -> int:
@@ -41,5 +44,7 @@ class IdentityConnector(Connector):
     ) -> ConnectorOutput:
         """`timestep` is ignored."""
         self._check_width(hidden_states)
+        if not self.config.zero_padding:
+            return ConnectorOutput(prompt_embeds=hidden_states, attention_mask=attention_mask)
         embeds = hidden_states * attention_mask.unsqueeze(-1).to(hidden_states.dtype)
         return ConnectorOutput(prompt_embeds=embeds, attention_mask=attention_mask)

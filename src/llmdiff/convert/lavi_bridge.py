@@ -47,10 +47,13 @@ WHAT = "a LaVi-Bridge TextAdapter"
 class Variant:
     llm: str
     text_lora_classes: frozenset[str]
+    pad_token_id: int | None = None
+    """the id the release pads with, where it is not the tokenizer's own pad token"""
 
 
 VARIANTS = {
-    "llama2_unet": Variant("meta-llama/Llama-2-7b-hf", frozenset({"LlamaAttention"})),
+    # The Llama scripts set pad_token = '[PAD]', a string Llama-2's vocabulary lacks: it pads with id 0 (<unk>).
+    "llama2_unet": Variant("meta-llama/Llama-2-7b-hf", frozenset({"LlamaAttention"}), pad_token_id=0),
     "t5_unet": Variant("google-t5/t5-large", frozenset({"T5Attention"})),
 }
 
@@ -108,7 +111,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
                                           vis_file, f"the UNet of '{base}'")
     text_targets = target_names(text_model, [layer for layer, _ in text_layers])
     settings = text_settings(llm, layers=[-1], max_length=77, pad_to_max_length=True, use_attention_mask=False,
-                             trust_remote_code=options.trust_remote_code)
+                             pad_token_id=variant.pad_token_id, trust_remote_code=options.trust_remote_code)
 
     def write(target: Path) -> None:
         copy_pipeline(base, target / "base")

@@ -101,7 +101,8 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
             index.update(safety_checker=empty, feature_extractor=empty, image_encoder=empty, requires_safety_checker=False)
         (base / "model_index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         adapter = target / "adapter"
-        identity = build_connector("identity", reads_width, reads_width, info.pooled_dim)
+        # The release's UNet reads every one of the 256 positions, padding states included.
+        identity = build_connector("identity", reads_width, reads_width, info.pooled_dim, zero_padding=False)
         identity.save_pretrained(adapter, safe_serialization=True)
         write_text_settings(adapter, settings)
         (adapter / "llm_lora").mkdir()

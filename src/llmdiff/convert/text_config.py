@@ -18,6 +18,7 @@ DEFAULTS = {
     "instruction": "",
     "padding_side": "right",
     "pad_to_max_length": False,
+    "pad_token_id": None,
     "add_bos": None,
     "add_eos": None,
     "drop_eos": False,
