@@ -1,6 +1,22 @@
-"""Example paragraphs for the page, one per language: the encoder is an LLM, so any language works."""
+"""Example prompts for the page, several languages: the encoder is an LLM, so any language works.
+
+They come from the model being served: a shapes-world model gets descriptions of held-out scenes of its own
+world (a real-world paragraph gives it nothing it can draw), any other model real-world paragraphs.
+"""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PageExamples:
+    label: str
+    prompts: dict[str, str]
+    """button label -> prompt"""
+
 
 EXAMPLES: dict[str, str] = {
     "English": (
@@ -32,3 +48,35 @@ EXAMPLES: dict[str, str] = {
         "店の前には透明なビニール傘が一本立てかけられ、自転車が二台並んで止まっている。"
     ),
 }
+
+"""Real-world paragraphs, one per language, for models that draw the real world."""
+
+LANGUAGE_NAMES = {"en": "English", "zh": "中文", "fr": "Français", "es": "Español", "de": "Deutsch", "ja": "日本語"}
+SHAPES_EXAMPLES = (("paragraph", "en"), ("freeform", "en"), ("paragraph", "zh"), ("paragraph", "fr"),
+                   ("freeform", "fr"), ("paragraph", "es"), ("paragraph", "de"), ("freeform", "de"), ("paragraph", "ja"))
+"""(caption style, language) of each shapes-world example: the world's paragraphs, and captions as people
+write them ("freeform")."""
+
+
+def shapes_examples(world) -> dict[str, str]:
+    """Descriptions of test-split scenes of `world` (a `WorldConfig`), one scene per example."""
+    from llmdiff.worlds.shapes import caption_record, sample_scene
+    from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
+
+    prompts = {}
+    for offset, (style, language) in enumerate(SHAPES_EXAMPLES):
+        seed = SPLIT_SEED_BASE["test"] + offset
+        label = LANGUAGE_NAMES[language] + (", free form" if style == "freeform" else "")
+        prompts[label] = caption_record(sample_scene(seed, world), style, language, seed=seed, world=world).text
+    return prompts
+
+
+def page_examples(model_dir: str | os.PathLike | None) -> PageExamples:
+    """The examples for a model folder: its own world's scenes when it carries a world.json, else real-world
+    paragraphs (also for a model given by its parts, which names no world)."""
+    from llmdiff.worlds.shapes.config import WORLD_FILE, load_world
+
+    if model_dir is not None and (Path(model_dir) / WORLD_FILE).is_file():
+        return PageExamples("Examples from the model's shapes world (one click fills the prompt)",
+                            shapes_examples(load_world(model_dir)))
+    return PageExamples("Examples (one click fills the prompt)", dict(EXAMPLES))
