@@ -246,3 +246,11 @@ def test_cli_refuses_a_world_the_model_was_not_trained_in(tiny_models, tmp_path,
     err = capsys.readouterr().err
     assert "model 'm' was trained in another world than --world benchmark" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_names_the_models_own_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "shapes", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: the world.json of the --model folders" in out
+    assert "default: the models' own" in out

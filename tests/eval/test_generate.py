@@ -194,3 +194,11 @@ def test_cli_generate_untrained_adapter_only_when_asked(tmp_path, tiny_models):
                  str(tiny_models["llama"]), "--untrained-adapter", "--steps", "2", "--width", "32", "--height", "32",
                  "--device", "cpu", "--systems", "ours"]) == 0
     assert (run.images("ours") / "cat.png").is_file()
+
+
+def test_cli_generate_help_names_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--untrained-adapter" in out and "default: the shipped shapes-world model" in out
+    assert "default: the model's, from its adapter's generation_config.json" in out
