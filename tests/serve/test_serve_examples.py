@@ -11,8 +11,9 @@ SMALL = WorldConfig(grid=2, max_objects=2, colours=("red", "blue"))
 
 def test_shapes_examples_describe_test_scenes_of_the_world_in_several_languages():
     prompts = shapes_examples(SMALL)
-    assert set(LANGUAGE_NAMES.values()) <= set(prompts)  # a paragraph in every caption language
-    assert {"English, free form", "Français, free form", "Deutsch, free form"} <= set(prompts)
+    assert list(prompts) == list(LANGUAGE_NAMES.values())  # a paragraph in every caption language
+    assert list(shapes_examples(SMALL, ("en", "de"), ("paragraph", "freeform"))) == [
+        "English", "English, free form", "Deutsch", "Deutsch, free form"]
     first = SPLIT_SEED_BASE["test"]
     assert prompts["English"] == caption_record(sample_scene(first, SMALL), "paragraph", "en", seed=first,
                                                 world=SMALL).text
@@ -31,6 +32,14 @@ def test_page_examples_follow_the_model_folder(tmp_path):
     assert page_examples(tmp_path).prompts == EXAMPLES
     (tmp_path / "world.json").write_text(json.dumps({"world": SMALL.to_dict()}))
     assert page_examples(tmp_path).prompts == shapes_examples(SMALL)
+    # The languages and caption styles the model was trained on, as its dataset's world.json records them.
+    (tmp_path / "world.json").write_text(json.dumps({"world": SMALL.to_dict(), "languages": ["en", "fr"],
+                                                     "styles": ["short", "paragraph", "freeform"]}))
+    assert list(page_examples(tmp_path).prompts) == ["English", "English, free form", "Français",
+                                                     "Français, free form"]
+    (tmp_path / "world.json").write_text(json.dumps({"world": SMALL.to_dict(), "languages": ["de"],
+                                                     "styles": ["short", "paragraph", "canonical"]}))
+    assert page_examples(tmp_path).prompts == shapes_examples(SMALL, ("de",))
 
 
 def test_the_page_shows_the_examples_it_is_given(make_app):

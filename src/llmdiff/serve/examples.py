@@ -52,19 +52,21 @@ EXAMPLES: dict[str, str] = {
 """Real-world paragraphs, one per language, for models that draw the real world."""
 
 LANGUAGE_NAMES = {"en": "English", "zh": "中文", "fr": "Français", "es": "Español", "de": "Deutsch", "ja": "日本語"}
-SHAPES_EXAMPLES = (("paragraph", "en"), ("freeform", "en"), ("paragraph", "zh"), ("paragraph", "fr"),
-                   ("freeform", "fr"), ("paragraph", "es"), ("paragraph", "de"), ("freeform", "de"), ("paragraph", "ja"))
-"""(caption style, language) of each shapes-world example: the world's paragraphs, and captions as people
-write them ("freeform")."""
+EXAMPLE_STYLES = ("paragraph", "freeform")
+"""Caption styles shown as examples, when the model was trained on them: the world's paragraphs, and captions
+as people write them ("freeform")."""
 
 
-def shapes_examples(world) -> dict[str, str]:
-    """Descriptions of test-split scenes of `world` (a `WorldConfig`), one scene per example."""
+def shapes_examples(world, languages=tuple(LANGUAGE_NAMES), styles=("paragraph",)) -> dict[str, str]:
+    """Descriptions of test-split scenes of `world` (a `WorldConfig`), one scene per example: each of
+    `languages` in each of `styles` (a model draws only the caption styles it was trained on)."""
     from llmdiff.worlds.shapes import caption_record, sample_scene
     from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
 
+    pairs = [(style, language) for language in languages if language in LANGUAGE_NAMES
+             for style in EXAMPLE_STYLES if style in styles]
     prompts = {}
-    for offset, (style, language) in enumerate(SHAPES_EXAMPLES):
+    for offset, (style, language) in enumerate(pairs):
         seed = SPLIT_SEED_BASE["test"] + offset
         label = LANGUAGE_NAMES[language] + (", free form" if style == "freeform" else "")
         prompts[label] = caption_record(sample_scene(seed, world), style, language, seed=seed, world=world).text
@@ -72,11 +74,18 @@ def shapes_examples(world) -> dict[str, str]:
 
 
 def page_examples(model_dir: str | os.PathLike | None) -> PageExamples:
-    """The examples for a model folder: its own world's scenes when it carries a world.json, else real-world
-    paragraphs (also for a model given by its parts, which names no world)."""
+    """The examples for a model folder: when it carries a world.json, scenes of its own world in the languages
+    and caption styles it was trained on (the file's `languages` and `styles`, as `llmdiff shapes make` writes
+    them); else real-world paragraphs (also for a model given by its parts, which names no world)."""
+    import json
+
     from llmdiff.worlds.shapes.config import WORLD_FILE, load_world
 
-    if model_dir is not None and (Path(model_dir) / WORLD_FILE).is_file():
-        return PageExamples("Examples from the model's shapes world (one click fills the prompt)",
-                            shapes_examples(load_world(model_dir)))
-    return PageExamples("Examples (one click fills the prompt)", dict(EXAMPLES))
+    if model_dir is None or not (Path(model_dir) / WORLD_FILE).is_file():
+        return PageExamples("Examples (one click fills the prompt)", dict(EXAMPLES))
+    world = load_world(model_dir)
+    trained = json.loads((Path(model_dir) / WORLD_FILE).read_text(encoding="utf-8"))
+    languages = tuple(trained.get("languages") or LANGUAGE_NAMES)
+    styles = tuple(trained.get("styles") or ("paragraph",))
+    return PageExamples("Examples from the model's shapes world (one click fills the prompt)",
+                        shapes_examples(world, languages, styles) or shapes_examples(world))
