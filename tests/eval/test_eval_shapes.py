@@ -204,6 +204,7 @@ def test_cli_draws_in_the_models_own_world_with_its_own_settings(tiny_models, ti
     assert WorldConfig.from_dict(data["config"]["world"]) == SMALL_WORLD
     assert (data["config"]["steps"], data["config"]["guidance_scale"]) == (2, 1.5)
     assert data["placement"]["m"]["trials"] == 4  # one seed in each cell of the model's 2x2 grid
+    assert "drawing a 2x2 world at 32 px, 2 steps, guidance 1.5" in capsys.readouterr().err
 
 
 def test_agreed_world_and_settings(tmp_path):

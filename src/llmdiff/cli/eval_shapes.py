@@ -108,6 +108,8 @@ def eval_shapes(args: argparse.Namespace) -> int:
         guidance_scale=guidance, batch_size=args.batch_size, wording=wording,
     )
     world_config = config.world_config()
+    print(f"drawing a {world_config.grid}x{world_config.grid} world at {world_config.resolution} px, {steps} steps, "
+          f"guidance {guidance:g}", file=sys.stderr)
     placement_seeds = args.placement_seeds
     if placement_seeds:
         try:
