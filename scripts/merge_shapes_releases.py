@@ -116,7 +116,7 @@ def evaluate(llmdiff: list, world: Path, scenes: int, rows: list[tuple[str, Path
     """`llmdiff eval shapes` as the shapes recipe runs it (20 steps, guidance 5, placement check)."""
     seed = [] if first_seed is None else ["--first-seed", first_seed]
     models = [part for name, folder in rows for part in ("--model", f"{name}={folder}")]
-    return [*llmdiff, "eval", "shapes", "--world", world, "--scenes", scenes, *seed, "--steps", "20",
+    return [*llmdiff, "eval", "shapes", "--world", world, "--scenes", scenes, *seed, "--steps", "20", "--guidance", "5",
             "--batch-size", "32", "--placement-seeds", "12", *models, "-o", out]
 
 

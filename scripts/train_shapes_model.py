@@ -474,7 +474,7 @@ def main() -> int:
     evaluation = RUNS / "eval"
     run_unless_done([*llmdiff, "eval", "shapes", "--world", str(DATA / "world.json"), "--scenes", str(scenes),
                      "--languages", preset["eval_languages"],
-                     "--steps", "2" if args.smoke else "20", "--batch-size", "32",
+                     "--steps", "2" if args.smoke else "20", "--guidance", "5", "--batch-size", "32",
                      "--placement-seeds", "1" if args.smoke else "12", *earlier_rows,
                      "--model", f"stage 2 (end-to-end)={stage_two}",
                      "--model", f"stage 3 (quality)={RUNS / 'quality'}",

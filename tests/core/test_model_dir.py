@@ -87,8 +87,8 @@ def test_cli_eval_generate_takes_a_model_folder(model_dir, tmp_path, capsys):
     assert read_metadata(run.image("ours", "cat"))["adapter"] == str(model_dir["named"] / "adapter")
     assert main(["eval", "generate", str(run.root), "--model", str(tmp_path)]) == 2
     assert "has no base/ folder" in capsys.readouterr().err
-    assert main(["eval", "generate", str(run.root)]) == 2
-    assert "--model DIR, or --base" in capsys.readouterr().err
+    assert main(["eval", "generate", str(run.root), "--base", str(model_dir["named"] / "base")]) == 2
+    assert "has no adapter: name --adapter DIR (or --model DIR)" in capsys.readouterr().err
 
 
 def test_eval_shapes_reads_the_llm_a_model_folder_ships(model_dir):
@@ -106,7 +106,7 @@ def test_cli_serve_takes_a_model_folder(model_dir, monkeypatch, tmp_path):
     loaded = {}
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.setattr("llmdiff.serve.app.run_server", lambda config, generator, with_page: loaded.update(
+    monkeypatch.setattr("llmdiff.serve.app.run_server", lambda config, generator, with_page, examples: loaded.update(
         pipe=generator.pipe, sources=generator.sources))
     assert main(["serve", "--model", str(model_dir["named"]), "--output-dir", str(tmp_path / "out"), "--no-page"]) == 0
     assert loaded["sources"]["adapter"] == "adapter"  # the server names its model without its file-system path

@@ -133,7 +133,7 @@ def test_cli_runs_real_pipelines_end_to_end(tiny_models, tiny_adapter_config, tm
     out = tmp_path / "out"
     status = main(["eval", "shapes", "--clip", f"base={tiny_models['sd']}", "--model", f"stage1={model}",
                    "--scenes", "2", "--first-seed", "5", "--languages", "en", "--steps", "2",
-                   "--placement-seeds", "1", "--wording", "none", "-o", str(out)])
+                   "--placement-seeds", "1", "--wording", "none", "--world", "benchmark", "-o", str(out)])
     assert status == 0, capsys.readouterr().err
     data = json.loads((out / "shapes_eval.json").read_text())
     assert data["placement"]["stage1"]["trials"] == 9  # one seed, named in each cell of the 3x3 grid
@@ -170,3 +170,88 @@ def test_rows_reading_the_same_llm_share_its_encodings(tiny_models, tiny_adapter
     assert len(calls) == 2  # the prompts once and the empty prompt once, for both rows
     for images in shared:
         assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(images, alone))
+
+
+def _model_folder(path, tiny_models, tiny_adapter_config, world=None, steps=None, guidance=None):
+    """A tiny model folder; with `world`, its world.json; with steps/guidance, its generation_config.json."""
+    import shutil
+
+    from llmdiff.pipeline import GenerationDefaults, LLMDiffusionPipeline
+
+    shutil.copytree(tiny_models["sd"], path / "base")
+    pipe = LLMDiffusionPipeline.from_pretrained(
+        base=tiny_models["sd"], llm=tiny_models["llama"], adapter_config=tiny_adapter_config
+    )
+    pipe.save_adapter(path / "adapter", llm=str(tiny_models["llama"]))
+    if world is not None:
+        (path / "world.json").write_text(json.dumps({"world": world.to_dict()}))
+    if steps is not None:
+        GenerationDefaults(steps, guidance).save(path / "adapter")
+    return path
+
+
+SMALL_WORLD = WorldConfig(grid=2, max_objects=3, resolution=32, supersample=2)
+
+
+def test_cli_draws_in_the_models_own_world_with_its_own_settings(tiny_models, tiny_adapter_config, tmp_path, capsys):
+    """No --world, --steps or --guidance: the folder's world.json and generation_config.json decide."""
+    model = _model_folder(tmp_path / "m", tiny_models, tiny_adapter_config, SMALL_WORLD, steps=2, guidance=1.5)
+    out = tmp_path / "out"
+    status = main(["eval", "shapes", "--model", f"m={model}", "--scenes", "2", "--first-seed", "5",
+                   "--languages", "en", "--placement-seeds", "1", "--wording", "none", "-o", str(out)])
+    assert status == 0, capsys.readouterr().err
+    data = json.loads((out / "shapes_eval.json").read_text())
+    assert WorldConfig.from_dict(data["config"]["world"]) == SMALL_WORLD
+    assert (data["config"]["steps"], data["config"]["guidance_scale"]) == (2, 1.5)
+    assert data["placement"]["m"]["trials"] == 4  # one seed in each cell of the model's 2x2 grid
+    assert "drawing a 2x2 world at 32 px, 2 steps, guidance 1.5" in capsys.readouterr().err
+
+
+def test_agreed_world_and_settings(tmp_path):
+    from llmdiff.errors import UserError
+    from llmdiff.eval.model_settings import agreed_generation, agreed_world
+    from llmdiff.pipeline import GenerationDefaults
+    from llmdiff.worlds.shapes.config import DEFAULT_WORLD, load_world
+
+    small, plain, other = tmp_path / "small", tmp_path / "plain", tmp_path / "other"
+    for folder in (small, plain, other):
+        (folder / "adapter").mkdir(parents=True)
+    (small / "world.json").write_text(json.dumps({"world": SMALL_WORLD.to_dict()}))
+    (other / "world.json").write_text(json.dumps({"world": DEFAULT_WORLD.to_dict()}))
+    assert agreed_world(None, {"s": small, "p": plain}) == SMALL_WORLD
+    assert agreed_world(None, {"p": plain}) == load_world(None)  # no world anywhere: the shipped model's
+    assert agreed_world(None, {}) == load_world(None)
+    assert agreed_world(str(small / "world.json"), {"s": small}) == SMALL_WORLD
+    assert agreed_world("benchmark", {"p": plain}) == DEFAULT_WORLD
+    with pytest.raises(UserError, match="model 's' was trained in another world than --world benchmark"):
+        agreed_world("benchmark", {"s": small})
+    with pytest.raises(UserError, match="models 's' and 'o' were trained in different worlds"):
+        agreed_world(None, {"s": small, "o": other})
+
+    GenerationDefaults(20, 2.0).save(small / "adapter")
+    GenerationDefaults(20, 7.5).save(other / "adapter")
+    assert agreed_generation(None, None, {}) == (30, 5.0)
+    assert agreed_generation(None, None, {"s": small / "adapter"}) == (20, 2.0)
+    assert agreed_generation(None, None, {"p": plain / "adapter"}) == (30, 7.5)  # the library's own defaults
+    assert agreed_generation(None, 3.0, {"s": small / "adapter", "o": other / "adapter"}) == (20, 3.0)
+    with pytest.raises(UserError, match="different guidance .*name --guidance"):
+        agreed_generation(None, None, {"s": small / "adapter", "o": other / "adapter"})
+
+
+def test_cli_refuses_a_world_the_model_was_not_trained_in(tiny_models, tmp_path, capsys):
+    model = tmp_path / "m"
+    (model / "adapter").mkdir(parents=True)
+    (model / "base").mkdir()
+    (model / "world.json").write_text(json.dumps({"world": SMALL_WORLD.to_dict()}))
+    assert main(["eval", "shapes", "--model", f"m={model}", "--world", "benchmark", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "model 'm' was trained in another world than --world benchmark" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_names_the_models_own_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "shapes", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "default: the world.json of the --model folders" in out
+    assert "default: the models' own" in out

@@ -114,5 +114,91 @@ def test_cli_generate_batched(tmp_path, tiny_models, adapter_dir, capsys):
 
 
 def test_cli_generate_needs_prompts(tmp_path, capsys):
-    assert main(["eval", "generate", str(tmp_path), "--base", "x"]) == 2
+    assert main(["eval", "generate", str(tmp_path), "--base", "x", "--untrained-adapter"]) == 2
     assert "prompts.jsonl' is missing" in capsys.readouterr().err
+
+
+def test_cli_generate_refuses_a_base_without_adapter(tmp_path, tiny_models, capsys):
+    assert main(["eval", "generate", str(tmp_path), "--base", str(tiny_models["sd"])]) == 2
+    err = capsys.readouterr().err
+    assert "has no adapter: name --adapter DIR (or --model DIR), or pass --untrained-adapter" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--untrained-adapter"], "--untrained-adapter needs the base model"),
+    (["--untrained-adapter", "--base", "b", "--adapter", "a"], "drop --adapter/--model"),
+])
+def test_cli_generate_untrained_adapter_conflicts(tmp_path, capsys, args, message):
+    assert main(["eval", "generate", str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def _capture_config(monkeypatch):
+    import llmdiff.eval.generate as module
+    from llmdiff.eval.generate import GenerateSummary
+
+    seen = []
+
+    def fake_run(run, records, config):
+        seen.append(config)
+        return GenerateSummary({s: 0 for s in config.systems}, {s: 0 for s in config.systems})
+
+    monkeypatch.setattr(module, "generate_run", fake_run)
+    return seen
+
+
+def test_cli_generate_defaults_to_the_shipped_model_and_its_settings(tmp_path, monkeypatch, capsys):
+    from llmdiff.defaults import default_model_dir
+    from llmdiff.pipeline import GenerationDefaults
+
+    shipped = default_model_dir()
+    if shipped is None:
+        pytest.skip("no shipped model installed")
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    write_prompts(run.prompts, RECORDS)
+    seen = _capture_config(monkeypatch)
+    assert main(["eval", "generate", str(run.root)]) == 0
+    own = GenerationDefaults.load(shipped / "adapter")
+    assert (seen[0].base, seen[0].adapter) == (str(shipped / "base"), str(shipped / "adapter"))
+    assert (seen[0].steps, seen[0].guidance) == (own.num_inference_steps, own.guidance_scale) == (20, 2.0)
+    assert main(["eval", "generate", str(run.root), "--steps", "7", "--guidance", "3"]) == 0
+    assert (seen[1].steps, seen[1].guidance) == (7, 3.0)
+    assert "7 steps, guidance 3" in capsys.readouterr().out
+
+
+def test_cli_generate_draws_at_the_adapters_own_settings(tmp_path, tiny_models, adapter_dir):
+    """No --steps/--guidance: the adapter's generation_config.json, recorded in every image."""
+    import shutil
+
+    from llmdiff.pipeline import GenerationDefaults
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(adapter_dir, adapter)
+    GenerationDefaults(2, 1.5).save(adapter)
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    write_prompts(run.prompts, RECORDS[:1])
+    assert main(["eval", "generate", str(run.root), "--base", str(tiny_models["sd"]), "--adapter", str(adapter),
+                 "--width", "32", "--height", "32", "--device", "cpu", "--systems", "ours"]) == 0
+    metadata = read_metadata(run.images("ours") / "cat.png")
+    assert (int(metadata["steps"]), float(metadata["guidance_scale"])) == (2, 1.5)
+
+
+def test_cli_generate_untrained_adapter_only_when_asked(tmp_path, tiny_models):
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    write_prompts(run.prompts, RECORDS[:1])
+    assert main(["eval", "generate", str(run.root), "--base", str(tiny_models["sd"]), "--llm",
+                 str(tiny_models["llama"]), "--untrained-adapter", "--steps", "2", "--width", "32", "--height", "32",
+                 "--device", "cpu", "--systems", "ours"]) == 0
+    assert (run.images("ours") / "cat.png").is_file()
+
+
+def test_cli_generate_help_names_the_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--untrained-adapter" in out and "default: the shipped shapes-world model" in out
+    assert "default: the model's, from its adapter's generation_config.json" in out

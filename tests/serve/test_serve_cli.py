@@ -30,7 +30,8 @@ def started(monkeypatch, tmp_path):
 
     monkeypatch.setattr("llmdiff.cli.generate._load_pipeline", load)
     monkeypatch.setattr("llmdiff.serve.app.run_server",
-                        lambda config, generator, with_page: calls.update(config=config, with_page=with_page))
+                        lambda config, generator, with_page, examples: calls.update(
+                            config=config, with_page=with_page, examples=examples))
     monkeypatch.setattr("llmdiff.serve.generation.ImageGenerator.__init__", lambda self, *a, **k: None)
     monkeypatch.delenv("LLMDIFF_SERVE_TOKEN", raising=False)
     return calls
@@ -94,3 +95,41 @@ def test_help_lists_the_new_options(capsys):
     out = capsys.readouterr().out
     for option in ("--allowed-host", "--read-timeout", "--max-client-connections", "--max-work"):
         assert option in out
+    # Every model option is optional: no --model and no --base serve the shipped model.
+    assert "[--model DIR | --base BASE]" in " ".join(out.split())
+
+
+def test_model_folder_and_base_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        parse("--model", "m", "--base", "b")
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def _world_folder(path, world):
+    import json
+
+    path.mkdir()
+    (path / "world.json").write_text(json.dumps({"world": world.to_dict()}))
+    return path
+
+
+def test_page_examples_come_from_the_model_served(started, tmp_path):
+    from llmdiff.defaults import default_model_dir
+    from llmdiff.serve.examples import EXAMPLES, shapes_examples
+    from llmdiff.worlds.shapes import WorldConfig
+    from llmdiff.worlds.shapes.config import load_world
+
+    small = WorldConfig(grid=2, max_objects=2, colours=("red", "blue"))
+    out = str(tmp_path / "out")
+    assert serve_cli.serve(parse("--model", str(_world_folder(tmp_path / "m", small)), "--output-dir", out)) == 0
+    assert started["examples"].prompts == shapes_examples(small)
+    assert "shapes world" in started["examples"].label
+    assert serve_cli.serve(parse("--base", "x", "--output-dir", out)) == 0
+    assert started["examples"].prompts == EXAMPLES
+    assert serve_cli.serve(parse("--model", str(tmp_path / "m"), "--output-dir", out)) == 0
+    (tmp_path / "m" / "world.json").unlink()  # a model folder without a world: the real-world paragraphs
+    assert serve_cli.serve(parse("--model", str(tmp_path / "m"), "--output-dir", out)) == 0
+    assert started["examples"].prompts == EXAMPLES
+    if default_model_dir() is not None:  # nothing named: the shipped shapes model, in its own world
+        assert serve_cli.serve(parse("--output-dir", out)) == 0
+        assert started["examples"].prompts == shapes_examples(load_world("shipped"))

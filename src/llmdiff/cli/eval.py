@@ -1,7 +1,7 @@
 """`llmdiff eval`: a command group over one run directory (see llmdiff.eval.run_dir).
 
     llmdiff eval prompts SOURCE -o RUN    freeze a prompt selection into RUN/prompts.jsonl
-    llmdiff eval generate RUN --base ...  ours and baseline images, same seeds, resumable
+    llmdiff eval generate RUN [--model]   ours and baseline images, same seeds, resumable
     llmdiff eval stats RUN                token counts, CLIP truncation, length histogram
     llmdiff eval metrics RUN --clip ...   CLIP score, aesthetic score, FID, KID
     llmdiff eval report RUN               report.json, report.md, report.html
@@ -83,11 +83,17 @@ def _register_generate(commands) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory made by `llmdiff eval prompts`")
     parser.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
                         "LLM ships with it), instead of --base and --adapter")
-    parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id (or give --model)")
+    parser.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id (default: the "
+                        "shipped shapes-world model)")
     parser.add_argument("--llm", help="LLM: local dir, hub id or .gguf (default: the adapter's, else SmolLM2)")
-    parser.add_argument("--adapter", help="adapter dir (default: an untrained adapter)")
-    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    parser.add_argument("--guidance", type=float, default=7.5, help="guidance scale (default 7.5)")
+    parser.add_argument("--adapter", help="adapter dir (default: the shipped model's with no --base; a --base "
+                        "needs one, or --untrained-adapter)")
+    parser.add_argument("--untrained-adapter", action="store_true", help="draw ours with a freshly initialised, "
+                        "untrained adapter (plumbing checks only: its images follow no prompt)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's, from its adapter's "
+                        "generation_config.json, else 30)")
+    parser.add_argument("--guidance", type=float, help="guidance scale (default: the model's, e.g. 2 for the "
+                        "shipped model, else 7.5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of prompt row 0 (default 0)")
     parser.add_argument("--width", type=int, help="image width (default: the model's)")
     parser.add_argument("--height", type=int, help="image height (default: the model's)")
@@ -106,23 +112,38 @@ def generate_command(args: argparse.Namespace) -> int:
     from llmdiff.eval.prompts import read_prompts
     from llmdiff.eval.run_dir import RunDir
     from llmdiff.errors import UserError
+    from llmdiff.defaults import with_default_model
     from llmdiff.model_dir import model_sources
-    from llmdiff.pipeline import check_generation_args
+    from llmdiff.pipeline import GenerationDefaults, check_generation_args
 
     base, adapter, llm = model_sources(args.model, args.base, args.adapter, args.llm)
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
+    if args.untrained_adapter:
+        if adapter is not None:
+            raise UserError("--untrained-adapter draws without a trained adapter; drop it, or drop --adapter/--model")
+        if base is None:
+            raise UserError("--untrained-adapter needs the base model it conditions: --base")
+    base, adapter = with_default_model(base, None if args.untrained_adapter else adapter)
     if base is None:
-        raise UserError("name the model: --model DIR, or --base (with --adapter for a trained adapter)")
+        raise UserError("name the model: --model DIR, or --base with --adapter (no shipped model is installed)")
+    if adapter is None and not args.untrained_adapter and "ours" in systems:
+        raise UserError(f"--base {base} has no adapter: name --adapter DIR (or --model DIR), or pass "
+                        "--untrained-adapter for an untrained one")
     run = RunDir.existing(args.run)
     records = read_prompts(run.prompts)
     check_generation_args(args.steps, args.guidance, args.height, args.width, 1)
+    # Settings left out are the model's own (its adapter's generation_config.json), as `llmdiff generate` does.
+    steps, guidance = (GenerationDefaults.load(adapter) if adapter else GenerationDefaults()).fill(
+        args.steps, args.guidance)
     config = GenerateConfig(
-        base=base, llm=llm, adapter=adapter, steps=args.steps, guidance=args.guidance, seed=args.seed,
+        base=base, llm=llm, adapter=adapter, steps=steps, guidance=guidance, seed=args.seed,
         height=args.height, width=args.width, batch_size=args.batch_size,
-        systems=tuple(s.strip() for s in args.systems.split(",") if s.strip()), device=args.device, dtype=args.dtype,
+        systems=systems, device=args.device, dtype=args.dtype,
     )
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     summary = generate_run(run, records, config)
+    print(f"{config.steps} steps, guidance {config.guidance:g}")
     for system in config.systems:
         print(f"{system}: {summary.generated[system]} generated, {summary.skipped[system]} already there")
     return 0

@@ -23,15 +23,18 @@ def register(subparsers) -> None:
                         "(repeatable; rows keep the order given, CLIP rows first)")
     parser.add_argument("-o", "--output", required=True, help="folder for shapes_eval.json and shapes_eval.md")
     parser.add_argument("--scenes", type=int, default=500, help="held-out test scenes per column (default 500)")
-    parser.add_argument("--world", help="the dataset's world.json, when the models were trained in a world other "
-                        "than the default")
+    parser.add_argument("--world", help="the world to draw in: a world.json, a folder holding one, 'shipped' or "
+                        "'benchmark' (default: the world.json of the --model folders, which must agree; else the "
+                        "shipped model's)")
     parser.add_argument("--first-seed", type=int, help="first scene seed (default: the world's test split)")
     parser.add_argument("--languages", default="en,zh,fr,es,de,ja", help="paragraph languages, comma-separated")
     parser.add_argument("--wording", default="en", help="languages of the held-out wording columns (held-out "
                         "frames, synonyms, distractor prose, negation), comma-separated from en,de,fr; 'none' turns "
                         "them off (default en)")
-    parser.add_argument("--steps", type=int, default=30, help="denoising steps (default 30)")
-    parser.add_argument("--guidance", type=float, default=5.0, help="guidance scale (default 5)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the models' own, from each adapter's "
+                        "generation_config.json; needed when they differ; 30 with CLIP rows only)")
+    parser.add_argument("--guidance", type=float, help="guidance scale (default: the models' own; needed when they "
+                        "differ; 5 with CLIP rows only)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per generation call (default 16)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, … (default auto)")
     parser.add_argument("--placement-seeds", type=int, default=12, help="seeds of the placement check, each "
@@ -66,7 +69,9 @@ def eval_shapes(args: argparse.Namespace) -> int:
         SharedEncoders, ShapesEvalConfig, clip_model, conditions, evaluate_model, llm_model, test_split_start,
         write_results,
     )
+    from llmdiff.eval.model_settings import agreed_generation, agreed_world
     from llmdiff.eval.wording import evaluate_wording, wording_conditions
+    from llmdiff.model_dir import ModelDir
     from llmdiff.pipeline import check_generation_args
     from llmdiff.worlds.shapes import LANGUAGES
 
@@ -93,20 +98,18 @@ def eval_shapes(args: argparse.Namespace) -> int:
         raise UserError(f"--placement-seeds must be 0 (no placement check) or more, not {args.placement_seeds}")
     if args.placement_only and args.placement_seeds == 0:
         raise UserError("--placement-only with --placement-seeds 0 leaves nothing to run")
-    world = None
-    if args.world:
-        import json
-
-        try:
-            world = json.loads(Path(args.world).read_text(encoding="utf-8"))["world"]
-        except (OSError, ValueError, KeyError) as error:
-            raise UserError(f"cannot read the world from '{args.world}': {error}") from None
+    models = {name: ModelDir.open(path) for kind, name, path in rows if kind == "llm"}
+    world = agreed_world(args.world, {name: folder.root for name, folder in models.items()})
+    steps, guidance = agreed_generation(args.steps, args.guidance,
+                                        {name: folder.adapter for name, folder in models.items()})
     config = ShapesEvalConfig(
-        world=world,
-        num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=args.steps,
-        guidance_scale=args.guidance, batch_size=args.batch_size, wording=wording,
+        world=world.to_dict(),
+        num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=steps,
+        guidance_scale=guidance, batch_size=args.batch_size, wording=wording,
     )
     world_config = config.world_config()
+    print(f"drawing a {world_config.grid}x{world_config.grid} world at {world_config.resolution} px, {steps} steps, "
+          f"guidance {guidance:g}", file=sys.stderr)
     placement_seeds = args.placement_seeds
     if placement_seeds:
         try:

@@ -14,10 +14,13 @@ def register(subparsers) -> None:
         "call runs at a time; a bounded number wait, and more are refused with 429. Binds 127.0.0.1 unless "
         "told otherwise; any other address needs an access token. See docs/serve.md.",
     )
-    model = parser.add_argument_group("model (as for `llmdiff generate`)")
-    model.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
-                       "LLM ships with it), instead of --base and --adapter")
-    model.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
+    model = parser.add_argument_group("model (as for `llmdiff generate`; none named: the shipped shapes-world "
+                                      "model)")
+    # One or the other, or neither: the usage line shows both as optional alternatives.
+    folder_or_base = model.add_mutually_exclusive_group()
+    folder_or_base.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ "
+                                "if the LLM ships with it), instead of --base and --adapter")
+    folder_or_base.add_argument("--base", help="diffusers SD1.5/SDXL-format model: local dir or hub id "
                        "(default: the shipped shapes-world model)")
     model.add_argument("--llm", help="LLM: local dir, hub id or .gguf file (default: SmolLM2-135M-Instruct)")
     model.add_argument("--adapter", help="adapter dir (default: the shipped model's with no --base, "
@@ -100,12 +103,17 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("GRADIO_TEMP_DIR", str((config.output_dir / ".page-cache").resolve()))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+    from llmdiff.defaults import default_model_dir
     from llmdiff.serve.app import run_server
+    from llmdiff.serve.examples import page_examples
     from llmdiff.serve.generation import ImageGenerator
 
     pipe, sources = _load_pipeline(args)
     # What a request leaves out is the model's own choice (its adapter's generation_config.json).
     steps, guidance = pipe.defaults.fill(args.default_steps, args.default_guidance)
     config = replace(config, default_steps=steps, default_guidance=guidance)
-    run_server(config, ImageGenerator(pipe, config.output_dir, sources), with_page=not args.no_page)
+    # The page's examples come from the model served: the folder named, or the shipped one when no base is.
+    model_dir = args.model if args.model else (default_model_dir() if args.base is None else None)
+    run_server(config, ImageGenerator(pipe, config.output_dir, sources), with_page=not args.no_page,
+               examples=page_examples(model_dir))
     return 0

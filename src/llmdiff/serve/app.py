@@ -18,6 +18,7 @@ from llmdiff.serve.api import ApiError, ServerState, build_router, install_error
 from llmdiff.serve.auth import TokenGate
 from llmdiff.serve.config import ServeConfig
 from llmdiff.serve.errors import ErrorJson
+from llmdiff.serve.examples import PageExamples
 from llmdiff.serve.generation import ImageGenerator
 from llmdiff.serve.limits import BodySizeLimit
 from llmdiff.serve.origins import HostCheck, SameOrigin
@@ -36,8 +37,10 @@ class ServeApp(FastAPI):
         return ErrorJson(super().build_middleware_stack())
 
 
-def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = True) -> FastAPI:
-    """The whole server as an ASGI app; `with_page=False` leaves out Gradio (API only).
+def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = True,
+              examples: PageExamples | None = None) -> FastAPI:
+    """The whole server as an ASGI app; `with_page=False` leaves out Gradio (API only); `examples` are the
+    page's one-click prompts (default: real-world paragraphs).
 
     A config whose `limits.max_work` is None gets the budget measured on the device here.
     """
@@ -77,7 +80,7 @@ def build_app(config: ServeConfig, generator: ImageGenerator, with_page: bool = 
             app.add_api_route(path, closed, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
                               include_in_schema=False)
         app = gr.mount_gradio_app(
-            app, build_page(state), path="/", ssr_mode=False, run_history=False, footer_links=[],
+            app, build_page(state, examples), path="/", ssr_mode=False, run_history=False, footer_links=[],
             show_error=True, css=CSS, mcp_server=False, enable_monitoring=False, pwa=False,
         )
         from gradio.utils import get_upload_folder
@@ -117,10 +120,11 @@ def uvicorn_config(app, config: ServeConfig, **overrides):
     return uvicorn.Config(app, **{**options, **overrides})
 
 
-def run_server(config: ServeConfig, generator: ImageGenerator, with_page: bool = True) -> None:
+def run_server(config: ServeConfig, generator: ImageGenerator, with_page: bool = True,
+               examples: PageExamples | None = None) -> None:
     import uvicorn
 
-    app = build_app(config, generator, with_page=with_page)
+    app = build_app(config, generator, with_page=with_page, examples=examples)
     where = f"http://{'[' + config.host + ']' if ':' in config.host else config.host}:{config.port}/"
     limits = app.state.serve.config.limits
     print(f"llmdiff serve: {where} (outputs in {config.output_dir}; at most {limits.max_work:,} pixel-steps "

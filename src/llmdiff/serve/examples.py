@@ -1,6 +1,22 @@
-"""Example paragraphs for the page, one per language: the encoder is an LLM, so any language works."""
+"""Example prompts for the page, several languages: the encoder is an LLM, so any language works.
+
+They come from the model being served: a shapes-world model gets descriptions of held-out scenes of its own
+world (a real-world paragraph gives it nothing it can draw), any other model real-world paragraphs.
+"""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PageExamples:
+    label: str
+    prompts: dict[str, str]
+    """button label -> prompt"""
+
 
 EXAMPLES: dict[str, str] = {
     "English": (
@@ -32,3 +48,44 @@ EXAMPLES: dict[str, str] = {
         "店の前には透明なビニール傘が一本立てかけられ、自転車が二台並んで止まっている。"
     ),
 }
+
+"""Real-world paragraphs, one per language, for models that draw the real world."""
+
+LANGUAGE_NAMES = {"en": "English", "zh": "中文", "fr": "Français", "es": "Español", "de": "Deutsch", "ja": "日本語"}
+EXAMPLE_STYLES = ("paragraph", "freeform")
+"""Caption styles shown as examples, when the model was trained on them: the world's paragraphs, and captions
+as people write them ("freeform")."""
+
+
+def shapes_examples(world, languages=tuple(LANGUAGE_NAMES), styles=("paragraph",)) -> dict[str, str]:
+    """Descriptions of test-split scenes of `world` (a `WorldConfig`), one scene per example: each of
+    `languages` in each of `styles` (a model draws only the caption styles it was trained on)."""
+    from llmdiff.worlds.shapes import caption_record, sample_scene
+    from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
+
+    pairs = [(style, language) for language in languages if language in LANGUAGE_NAMES
+             for style in EXAMPLE_STYLES if style in styles]
+    prompts = {}
+    for offset, (style, language) in enumerate(pairs):
+        seed = SPLIT_SEED_BASE["test"] + offset
+        label = LANGUAGE_NAMES[language] + (", free form" if style == "freeform" else "")
+        prompts[label] = caption_record(sample_scene(seed, world), style, language, seed=seed, world=world).text
+    return prompts
+
+
+def page_examples(model_dir: str | os.PathLike | None) -> PageExamples:
+    """The examples for a model folder: when it carries a world.json, scenes of its own world in the languages
+    and caption styles it was trained on (the file's `languages` and `styles`, as `llmdiff shapes make` writes
+    them); else real-world paragraphs (also for a model given by its parts, which names no world)."""
+    import json
+
+    from llmdiff.worlds.shapes.config import WORLD_FILE, load_world
+
+    if model_dir is None or not (Path(model_dir) / WORLD_FILE).is_file():
+        return PageExamples("Examples (one click fills the prompt)", dict(EXAMPLES))
+    world = load_world(model_dir)
+    trained = json.loads((Path(model_dir) / WORLD_FILE).read_text(encoding="utf-8"))
+    languages = tuple(trained.get("languages") or LANGUAGE_NAMES)
+    styles = tuple(trained.get("styles") or ("paragraph",))
+    return PageExamples("Examples from the model's shapes world (one click fills the prompt)",
+                        shapes_examples(world, languages, styles) or shapes_examples(world))

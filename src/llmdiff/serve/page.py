@@ -13,7 +13,7 @@ import gradio as gr
 
 from llmdiff.errors import UserError
 from llmdiff.serve.api import ServerState
-from llmdiff.serve.examples import EXAMPLES
+from llmdiff.serve.examples import PageExamples, page_examples
 from llmdiff.serve.limits import GenerationSettings
 from llmdiff.serve.queue import QueueFull, RequestTimedOut, ServerClosing
 from llmdiff.text_encoder import validate_prompt
@@ -24,8 +24,10 @@ CSS = """
 """
 
 
-def build_page(state: ServerState) -> gr.Blocks:
+def build_page(state: ServerState, examples: PageExamples | None = None) -> gr.Blocks:
+    """`examples`: the one-click prompts, from the model served (default: real-world paragraphs)."""
     config, generator = state.config, state.generator
+    examples = examples or page_examples(None)
     limits = config.limits
     side = generator.default_side
     # The gallery shows copies of the saved PNGs; an hourly sweep keeps those copies from piling up.
@@ -42,10 +44,10 @@ def build_page(state: ServerState) -> gr.Blocks:
                 )
                 token_count = gr.Markdown(token_note(generator, ""), elem_id="token-count")
                 gr.Examples(
-                    examples=[[text] for text in EXAMPLES.values()],
+                    examples=[[text] for text in examples.prompts.values()],
                     inputs=[prompt],
-                    example_labels=list(EXAMPLES),
-                    label="Examples (one click fills the prompt)",
+                    example_labels=list(examples.prompts),
+                    label=examples.label,
                 )
                 negative = gr.Textbox(
                     label="Negative prompt", lines=2, max_length=limits.max_prompt_chars,
