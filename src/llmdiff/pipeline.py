@@ -10,7 +10,6 @@ their tokens). A timestep-aware connector is asked again at every denoising step
 from __future__ import annotations
 
 import json
-import math
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from llmdiff.checks import check_generation_args
 from llmdiff.connectors import Connector, ConnectorOutput, build_connector, load_connector
 from llmdiff.defaults import with_default_model
 from llmdiff.errors import UserError
@@ -85,24 +85,6 @@ class GenerationOutput:
     """LLM tokens each prompt kept"""
     dropped_tokens: list[int] = field(default_factory=list)
     """LLM tokens each prompt lost to truncation"""
-
-
-def check_generation_args(num_inference_steps, guidance_scale, height, width, num_images_per_prompt) -> None:
-    """Refuse impossible settings; None steps, guidance or size mean "the model's own"."""
-    if num_inference_steps is not None and (
-        isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1
-    ):
-        raise UserError(f"steps must be a positive integer, not {num_inference_steps!r}")
-    if guidance_scale is not None and (
-        isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float))
-        or not math.isfinite(guidance_scale) or guidance_scale < 0
-    ):
-        raise UserError(f"guidance scale must be a finite number ≥ 0, not {guidance_scale!r}")
-    for name, value in (("height", height), ("width", width)):
-        if value is not None and (not isinstance(value, int) or value < 8 or value % 8):
-            raise UserError(f"{name} must be a positive multiple of 8, not {value!r}")
-    if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
-        raise UserError(f"images per prompt must be a positive integer, not {num_images_per_prompt!r}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llmdiff.checks import validate_prompt
 from llmdiff.encoding_cache import EncodedRow, EncodingCache
 from llmdiff.errors import UserError
 from llmdiff.llm_lora import merge_llm_lora
@@ -175,24 +176,6 @@ class TokenizedPrompts:
     """1 where the position belongs to the output (prompt and special tokens, not the instruction;
     with `pad_to_max_length` the padding too)"""
     dropped_tokens: list[int]
-
-
-def validate_prompt(prompt: object) -> str:
-    """Reject what cannot be a prompt; the empty string is allowed and means 'unconditional'."""
-    if not isinstance(prompt, str):
-        raise UserError(f"a prompt must be a string, not {type(prompt).__name__}")
-    if "\x00" in prompt:
-        raise UserError("the prompt contains a NUL byte")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as error:
-        # A lone UTF-16 surrogate (JSON allows "\ud800") is no character: tokenizers fail on it.
-        raise UserError(
-            f"the prompt contains an unpaired surrogate (U+{ord(prompt[error.start]):04X}) at character {error.start}"
-        ) from None
-    if prompt and not prompt.strip():
-        raise UserError("the prompt is only whitespace; pass an empty prompt for an unconditional image")
-    return prompt
 
 
 def _drop_unread_layers(model: nn.Module, deepest: int, num_layers: int) -> int:

@@ -167,3 +167,83 @@ def test_help_names_the_clip_tokens_option(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["generate", "--help"])
     assert exit_.value.code == 0 and "--clip-tokens" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_refused_before_the_model_libraries_load(tmp_path):
+    """Each refusal comes from checks that import neither torch, diffusers nor transformers."""
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"x")
+    empty_model = tmp_path / "model"
+    empty_model.mkdir()
+    cases = [
+        ["cat", "--steps", "0"],
+        ["cat", "--guidance", "nan"],
+        ["cat", "--width", "30"],
+        ["cat", "--num-images", "0"],
+        ["cat", "--max-length", "0"],
+        ["a\x01b\x00"],
+        ["   "],
+        ["--prompt-file", str(tmp_path / "missing.txt")],
+        ["cat", "-o", str(taken)],
+        ["cat", "-o", str(tmp_path / "no" / "dir.png")],
+        ["cat", "-o", str(tmp_path / "x.jpg")],
+        ["cat", "--model", str(tmp_path / "missing")],
+        ["cat", "--model", str(empty_model)],
+        ["cat", "--adapter", str(tmp_path / "missing")],
+        ["cat", "--base", str(tmp_path / "missing")],
+        ["cat", "--llm", str(tmp_path / "missing.gguf")],
+    ]
+    script = (
+        "import json, sys\n"
+        "from llmdiff.cli.main import main\n"
+        "codes = [main(['generate', *case]) for case in json.loads(sys.argv[1])]\n"
+        "heavy = sorted(name for name in ('torch', 'diffusers', 'transformers') if name in sys.modules)\n"
+        "print(json.dumps({'codes': codes, 'heavy': heavy}))\n"
+    )
+    import json
+    from pathlib import Path
+
+    import llmdiff
+
+    # Run from tmp_path (its default outputs land there), with this checkout's llmdiff first on the path.
+    source = str(Path(llmdiff.__file__).parents[1])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], capture_output=True, text=True,
+                            env=env, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("llmdiff generate: error:")]
+    assert report["codes"] == [2] * len(cases), result.stderr
+    assert len(errors) == len(cases) and "Traceback" not in result.stderr
+    assert report["heavy"] == []
+    assert taken.read_bytes() == b"x"
+
+
+def test_default_output_names_never_replace_a_file(tmp_path):
+    from llmdiff.cli.generate import default_output_paths
+
+    assert default_output_paths(tmp_path, 7, 1) == [tmp_path / "llmdiff-7.png"]
+    (tmp_path / "llmdiff-7.png").write_bytes(b"old")
+    (tmp_path / "llmdiff-7-2.png").write_bytes(b"old")
+    assert default_output_paths(tmp_path, 7, 3) == [
+        tmp_path / "llmdiff-7-3.png", tmp_path / "llmdiff-8.png", tmp_path / "llmdiff-9.png",
+    ]
+
+
+def test_output_is_optional(base_args, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "llmdiff-3.png").write_bytes(b"precious")
+    status = main(["generate", "a red cat", "--seed", "3", "--num-images", "2", *base_args])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    written = [tmp_path / "llmdiff-3-2.png", tmp_path / "llmdiff-4.png"]
+    assert out.splitlines() == [str(path) for path in written]
+    assert [read_metadata(path)["seed"] for path in written] == [3, 4]
+    assert (tmp_path / "llmdiff-3.png").read_bytes() == b"precious"
+    assert "loading " in err and "2 images: 2 steps in " in err
+
+
+def test_help_says_output_is_optional(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    assert "llmdiff-SEED.png" in " ".join(capsys.readouterr().out.split())

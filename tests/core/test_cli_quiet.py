@@ -1,6 +1,7 @@
 """Ordinary commands print no third-party notices; `-v` shows them."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -21,6 +22,11 @@ def test_generate_prints_no_third_party_notices_unless_verbose(tmp_path):
                            timeout=300)
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert not [notice for notice in NOTICES if notice in quiet.stderr], quiet.stderr[-2000:]
+    # stderr is a pipe here: no bar redrawn with \r, one line before the load and one summary after it.
+    assert "\r" not in quiet.stderr and "it/s" not in quiet.stderr
+    lines = quiet.stderr.splitlines()
+    assert lines[0] == "loading the shipped shapes model …", lines
+    assert re.fullmatch(r"1 image: 1 steps in \d+\.\d s", lines[-1]), lines
     verbose = subprocess.run([sys.executable, "-m", "llmdiff", "-v", *command[3:], "-o", str(tmp_path / "b.png")],
                              capture_output=True, text=True, env=env, timeout=300)
     assert verbose.returncode == 0

@@ -1,8 +1,19 @@
-"""`llmdiff generate`: paragraphs in, PNGs out."""
+"""`llmdiff generate`: paragraphs in, PNGs out.
+
+Every argument that can be checked without a model is checked before torch, diffusers and transformers are
+imported (seconds on their own), so a mistake is reported at once. Then one "loading …" line on stderr says
+what the wait is for; the denoising bar shows only on a terminal, and a one-line summary follows it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_OUTPUT_STEM = "llmdiff"
+"""Without -o, images are saved in the current folder as llmdiff-SEED.png (the next free name if taken)."""
 
 
 def register(subparsers) -> None:
@@ -13,7 +24,8 @@ def register(subparsers) -> None:
         "seed and settings as text metadata.",
     )
     parser.add_argument("prompt", nargs="?", help="the prompt (or use --prompt-file)")
-    parser.add_argument("-o", "--output", required=True, help="output PNG; several images become OUT-0.png, OUT-1.png, …")
+    parser.add_argument("-o", "--output", help="output PNG; several images become OUT-0.png, OUT-1.png, … "
+                        "(default: llmdiff-SEED.png in the current folder, never replacing a file there)")
     parser.add_argument("--prompt-file", help="read the prompt from this UTF-8 file instead")
     parser.add_argument("--negative-prompt", default=None, help="what to steer away from (default: the empty prompt)")
     parser.add_argument("--model", metavar="DIR", help="model folder holding base/ and adapter/ (and llm/ if the "
@@ -45,11 +57,11 @@ def register(subparsers) -> None:
 
 
 def generate(args: argparse.Namespace) -> int:
+    # Only light modules here: no model library is imported until every check has passed.
+    from llmdiff.checks import check_generation_args, validate_prompt
     from llmdiff.errors import UserError
     from llmdiff.images import check_writable, numbered_paths
-    from llmdiff.pipeline import check_generation_args
     from llmdiff.prompts import read_prompt_file
-    from llmdiff.text_encoder import validate_prompt
 
     if (args.prompt is None) == (args.prompt_file is None):
         raise UserError("give a prompt or --prompt-file (exactly one of them)")
@@ -60,12 +72,17 @@ def generate(args: argparse.Namespace) -> int:
     check_generation_args(args.steps, args.guidance, args.height, args.width, args.num_images)
     if args.max_length is not None and args.max_length < 1:
         raise UserError(f"--max-length must be at least 1, not {args.max_length}")
-    paths = numbered_paths(args.output, args.num_images)
-    check_writable(paths, args.overwrite)  # before loading anything: fail in a second, not a minute
+    if args.output is not None:
+        paths = numbered_paths(args.output, args.num_images)
+        check_writable(paths, args.overwrite)
+    else:
+        paths = default_output_paths(Path.cwd(), args.seed, args.num_images)
+    model_sources_checked(args)
 
     pipe, sources = _load_pipeline(args)
     # Settings left out are the model's own (its adapter's generation_config.json), recorded as used.
     args.steps, args.guidance = pipe.defaults.fill(args.steps, args.guidance)
+    started = time.perf_counter()
     result = pipe(
         prompt,
         negative_prompt=args.negative_prompt,
@@ -75,29 +92,39 @@ def generate(args: argparse.Namespace) -> int:
         height=args.height,
         width=args.width,
         num_images_per_prompt=args.num_images,
+        progress=sys.stderr.isatty(),  # a bar redrawn with \r is garbage in a log or a pipe
     )
+    images = "1 image" if args.num_images == 1 else f"{args.num_images} images"
+    print(f"{images}: {args.steps} steps in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if args.output is None:
+        # Another run may have taken a name since the check: choose again, still never replacing a file.
+        paths = default_output_paths(Path.cwd(), args.seed, args.num_images)
     _save_all(pipe, result, paths, args, sources)
     for path in paths:
         print(path)
     return 0
 
 
-def _load_pipeline(args):
-    from dataclasses import replace
+def default_output_paths(folder: Path, seed: int, count: int) -> list[Path]:
+    """llmdiff-SEED.png for each image (image i has seed SEED+i); llmdiff-SEED-2.png, -3, … when taken."""
+    paths: list[Path] = []
+    for index in range(count):
+        stem = f"{DEFAULT_OUTPUT_STEM}-{seed + index}"
+        path, number = folder / f"{stem}.png", 1
+        while path.exists() or path in paths:
+            number += 1
+            path = folder / f"{stem}-{number}.png"
+        paths.append(path)
+    return paths
 
+
+def model_sources_checked(args: argparse.Namespace) -> tuple:
+    """(base, adapter, llm) as named or defaulted, each local path checked to exist; imports no model library."""
     from llmdiff.defaults import with_default_model
-    from llmdiff.devices import resolve_device, resolve_dtype
     from llmdiff.errors import UserError
+    from llmdiff.loading import LLMSource, check_source
     from llmdiff.model_dir import model_sources
-    from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
-    from llmdiff.text_encoder import TextEncoderConfig
 
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    # Loading bars for a few files are noise on the command line; the denoising bar stays.
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
     base, adapter, llm = model_sources(args.model, args.base, args.adapter, args.llm)
     base, adapter = with_default_model(base, adapter)
     if base is None:
@@ -105,6 +132,43 @@ def _load_pipeline(args):
             "--base is required: no default model is installed yet; pass a diffusers SD1.5- or "
             "SDXL-format model directory or hub id"
         )
+    check_source("base model", base)
+    if adapter is not None:
+        check_source("adapter", adapter)
+    if llm is not None:  # None: the adapter's own LLM, named in its folder, checked when it loads
+        LLMSource.parse(llm)
+    return base, adapter, llm
+
+
+def _describe_model(args: argparse.Namespace, base: str, adapter: str | None) -> str:
+    from llmdiff.defaults import default_model_dir
+
+    if args.model is not None:
+        return args.model
+    default = default_model_dir()
+    if args.base is None and default is not None and adapter == str(default / "adapter"):
+        return "the shipped shapes model"
+    return f"{base} with {adapter or 'an untrained adapter'}"
+
+
+def _load_pipeline(args):
+    base, adapter, llm = model_sources_checked(args)
+    # Said before the model libraries are imported: together with the load, the first wait is seconds long
+    # (far longer on first use of a GGUF LLM, which is converted once).
+    print(f"loading {_describe_model(args, base, adapter)} …", file=sys.stderr, flush=True)
+
+    from dataclasses import replace
+
+    from llmdiff.devices import resolve_device, resolve_dtype
+    from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
+    from llmdiff.text_encoder import TextEncoderConfig
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    # Loading bars for a few files are noise on the command line; the denoising bar stays on a terminal.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     _, saved = load_text_encoder_config(adapter) if adapter else (None, None)

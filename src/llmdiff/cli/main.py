@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from llmdiff import __version__
-from llmdiff.cli.quiet import quiet_libraries
+from llmdiff.cli.quiet import quiet_libraries, quiet_progress_bars
 from llmdiff.errors import UserError
 
 # Subcommand modules, in the order `--help` lists them.
@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
     quiet_libraries(args.verbose)
+    quiet_progress_bars()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
