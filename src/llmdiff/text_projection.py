@@ -43,7 +43,7 @@ def unet_with_text_projection(unet, text_dim: int, seed: int = 0):
     if unexpected or any(not key.startswith(PROJECTION + ".") for key in missing):
         raise UserError(f"the widened UNet does not take the UNet's weights (missing {missing[:3]}, "
                         f"unexpected {unexpected[:3]})")
-    return widened.to(unet.dtype)
+    return widened if widened.dtype == unet.dtype else widened.to(unet.dtype)
 
 
 def write_base_with_text_projection(base: str | os.PathLike, output: str | os.PathLike, text_dim: int,
