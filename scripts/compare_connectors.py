@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-steps", type=int, help="optimizer steps per row, over its stages (default: the configs')")
     parser.add_argument("--batch-size", type=int, help="examples per step in every stage (default: the configs')")
     parser.add_argument("--scenes", type=int, help="test and validation scenes of the evaluation (default: the study's)")
+    parser.add_argument("--languages", help="paragraph languages of the evaluation (default: all six)")
+    parser.add_argument("--wording", help="held-out wording languages of the evaluation (default en,de,fr; none: off)")
     parser.add_argument("--eval-batch-size", type=int, help="images per generation call in the evaluation and timing")
     parser.add_argument("--placement-seeds", type=int, help="seeds of the placement check (0: none; default: the study's)")
     parser.add_argument("--rows", help="only these rows, comma-separated")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--timing-images must be at least 1")
         plan = plan_study(args.study, args.data, args.out, args.budget_steps, args.batch_size, args.scenes, only,
                           args.set, args.timing_images,
-                          {"batch_size": args.eval_batch_size, "placement_seeds": args.placement_seeds})
+                          {"batch_size": args.eval_batch_size, "placement_seeds": args.placement_seeds,
+                           "languages": args.languages, "wording": args.wording})
         if args.dry_run:
             dry_run(plan)
             return 0

@@ -77,6 +77,7 @@ class StudyPlan:
             command += ["--model", f"{self.reference['name']}={self.reference['model']}"]
         settings = self.eval
         command += ["--world", str(self.data / "world.json"), "--scenes", str(settings["scenes"]),
+                    "--languages", str(settings["languages"]),
                     "--steps", str(settings["steps"]), "--guidance", str(settings["guidance"]),
                     "--wording", str(settings["wording"]), "--batch-size", str(settings["batch_size"]),
                     "--placement-seeds", str(settings["placement_seeds"] if split == "test" else 0)]
@@ -179,7 +180,8 @@ def plan_study(study_path: str | Path, data: str | Path, output: str | Path, bud
             skipped += stage_steps * batch * config.train.grad_accum
             adapter = stage_out / "adapter"
         rows.append(RowPlan(row["name"], row.get("system", row["name"]), stages, base, row_dir / "model", projection))
-    settings = {"scenes": 500, "steps": 20, "guidance": 2.0, "wording": "en,de,fr", "batch_size": 32,
+    settings = {"scenes": 500, "steps": 20, "guidance": 2.0, "languages": "en,zh,fr,es,de,ja", "wording": "en,de,fr",
+                "batch_size": 32,
                 "placement_seeds": 12, **study.get("eval", {})}
     if scenes is not None:
         settings["scenes"] = scenes
