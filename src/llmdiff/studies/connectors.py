@@ -27,7 +27,6 @@ from llmdiff.training.config import load_config
 
 STAGE_DONE = "study_stage.json"
 """Written in a stage's output folder once its `llmdiff train` has finished: what ran, how long it took."""
-VALIDATION_FIRST_SEED = 1_000_000_000  # the shapes world's validation split (llmdiff.worlds.shapes.dataset)
 
 
 @dataclass
@@ -82,7 +81,9 @@ class StudyPlan:
                     "--wording", str(settings["wording"]), "--batch-size", str(settings["batch_size"]),
                     "--placement-seeds", str(settings["placement_seeds"] if split == "test" else 0)]
         if split == "val":
-            command += ["--first-seed", str(VALIDATION_FIRST_SEED)]
+            from llmdiff.worlds.shapes.dataset import SPLIT_SEED_BASE
+
+            command += ["--first-seed", str(SPLIT_SEED_BASE["val"])]
         return command + ["-o", str(self.output / "eval" / split)]
 
 
