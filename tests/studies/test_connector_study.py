@@ -88,6 +88,18 @@ def test_every_stage_passes_train_dry_run_on_a_tiny_dataset(tmp_path):
     plan = plan_study(STUDY, data, tmp_path / "out", budget_steps=2, batch_size=2)
     for stage in (stage for row in plan.rows for stage in row.stages):
         assert main(["train", str(stage.config), *stage.overrides, "--dry-run"]) == 0
+    # every row reads the same captions in the same order; a second stage reads on where its first stopped
+    from llmdiff.training.data import ExampleStream
+
+    def read(stage, count):
+        config = load_config(stage.config, stage.overrides)
+        return [(e.id, e.text) for e in ExampleStream(config.data, seed=config.train.seed).next_batch(count)]
+
+    rows = {row.name: row for row in plan.rows}
+    whole = read(rows["ella"].stages[0], 4)
+    for row in plan.rows:
+        assert read(row.stages[0], 4) == whole, row.name
+    assert read(rows["llmdiff"].stages[0], 2) + read(rows["llmdiff"].stages[1], 2) == whole
 
 
 def _script():
