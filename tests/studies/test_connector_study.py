@@ -147,29 +147,29 @@ def test_chart_draws_every_column_of_every_row(tmp_path):
 
 @pytest.mark.slow
 def test_the_runner_end_to_end_at_a_tiny_scale(tmp_path):
-    """Three rows (two stages; timestep-aware; the widened UNet) for 2 steps of 2, evaluated on 2 scenes in
-    English; a second call resumes: nothing is trained or evaluated again."""
+    """Two rows (two stages; the widened UNet) for 2 steps of 2, evaluated on 2 scenes in English; a second
+    call resumes: nothing is trained or evaluated again. (Every row's tiny model folder also loads and draws:
+    docs/studies.md; the rows that pad to 512 tokens draw slowly on a CPU, so they are left out here.)"""
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "llmdiff", "shapes", "make", "--n", "20", "--out", str(data), "--languages",
                     "en,de", "--workers", "1"], check=True, capture_output=True)
     args = [sys.executable, str(SCRIPT), "--data", str(data), "--out", str(tmp_path / "out"), "--budget-steps", "2",
             "--batch-size", "2", "--scenes", "2", "--placement-seeds", "0", "--timing-images", "2",
-            "--eval-batch-size", "8", "--languages", "en", "--wording", "en", "--rows", "llmdiff,ella,paradiffusion",
+            "--eval-batch-size", "8", "--languages", "en", "--wording", "none", "--rows", "llmdiff,paradiffusion",
             "--set", "log.progress=false"]
     first = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     rows = summary["rows"]
-    assert list(rows) == ["llmdiff", "ella", "paradiffusion", "shipped"]
+    assert list(rows) == ["llmdiff", "paradiffusion", "shipped"]
     assert set(rows["llmdiff"]["trainable_parameters"]) == {"adapter", "unet"}
     assert [stage["stage"] for stage in rows["llmdiff"]["stages"]] == ["llmdiff_align", "llmdiff_end_to_end"]
-    assert set(rows["ella"]["trainable_parameters"]) == {"adapter"}
     para = rows["paradiffusion"]["trainable_parameters"]
     assert set(para) == {"unet", "llm"} and para["unet"] == 3_275_524 + 576 * 256 + 256  # the shipped UNet + text_proj
     for name in rows:
         assert rows[name]["test"]["columns"]["paragraph-en"]["scenes"] == 2
-        assert rows[name]["val"]["wording"] and rows[name]["seconds_per_image"] > 0
-    assert all(rows[name]["examples"] == 4 for name in ("llmdiff", "ella", "paradiffusion"))
+        assert rows[name]["val"]["columns"]["short-en"]["scenes"] == 2 and rows[name]["seconds_per_image"] > 0
+    assert all(rows[name]["examples"] == 4 for name in ("llmdiff", "paradiffusion"))
     assert (tmp_path / "out" / "summary.png").stat().st_size > 1000
     again = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
-    assert again.returncode == 0 and again.stdout.count("finished earlier") == 4 + 2
+    assert again.returncode == 0 and again.stdout.count("finished earlier") == 3 + 2
