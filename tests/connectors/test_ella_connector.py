@@ -147,3 +147,19 @@ def test_round_trip(tmp_path):
     assert torch.equal(before.prompt_embeds, after.prompt_embeds)
     with pytest.raises(UserError, match="family 'ella' gives no pooled embedding"):
         build_connector("ella", 16, 2048, 1280)
+
+
+def test_the_timestep_free_perceiver_ignores_the_timestep_and_keeps_the_released_keys(tmp_path):
+    aware = small_connector()
+    free = ELLAConnector(**{**aware.config, "timestep_aware": False}).eval()
+    free.load_state_dict(aware.state_dict())  # the same keys and shapes: a state dict moves between them
+    assert aware.timestep_aware and not free.timestep_aware and ELLAConnector.timestep_aware
+    text, mask = torch.randn(2, 7, 16), torch.ones(2, 7)
+    with torch.no_grad():
+        early, late, none = (free(text, mask, timestep=t).prompt_embeds for t in (900, 100, None))
+        at_zero = aware(text, mask, timestep=0).prompt_embeds
+    assert torch.equal(early, late) and torch.equal(early, none)
+    assert torch.equal(early, at_zero)  # it is the timestep-aware Perceiver held at t = 0
+    free.save_pretrained(tmp_path)
+    loaded = load_connector(tmp_path)
+    assert not loaded.timestep_aware and set(loaded.state_dict()) == set(aware.state_dict())

@@ -70,6 +70,16 @@ def test_order_is_seeded_and_resumes_exactly(dataset):
     assert _ids(ExampleStream(config, seed=4), 8) != head[:8]
 
 
+def test_a_stage_that_skips_examples_reads_what_one_run_reads_next(dataset):
+    config = DataConfig(train=[DataSource(path=str(dataset))])
+    whole = _ids(ExampleStream(config, seed=3), 20)
+    later = ExampleStream(DataConfig(train=[DataSource(path=str(dataset))], skip_examples=11), seed=3)
+    assert later.state_dict() == {"epoch": 1, "index": 3}  # into the second epoch (8 examples each)
+    assert _ids(later, 9) == whole[11:]
+    with pytest.raises(Exception, match="data.skip_examples must be ≥ 0"):
+        DataConfig(train=[DataSource(path=str(dataset))], skip_examples=-1)
+
+
 def _shard(path, count):
     with tarfile.open(path, "w") as tar:
         for index in range(count):

@@ -1,6 +1,7 @@
 """Every connector family trains through the existing stages on tiny models, chosen by `model.connector`:
 what is frozen stays bit-for-bit, what trains changes, and the export loads as its own family."""
 
+import json
 import math
 
 import pytest
@@ -84,6 +85,23 @@ def test_ella_learns_alone_and_reads_each_examples_noise_step(models, dataset, t
     assert exported.family == "ella" and exported.timestep_aware
     for name, value in exported.state_dict().items():
         assert torch.equal(value, adapter.state_dict()[name])
+    counted = json.loads((tmp_path / "run" / "trainable_parameters.json").read_text())
+    assert counted == {"adapter": sum(p.numel() for p in adapter.parameters())}
+
+
+def test_the_timestep_free_perceiver_trains_without_reading_the_noise_step(models, dataset, tmp_path):
+    config = family_config(models, dataset, tmp_path / "run", "tiny_ella")
+    config.model.adapter_config["timestep_aware"] = False
+    recipe = make(config)
+    adapter = recipe.models["adapter"]
+    assert not recipe.timestep_aware
+    given = []
+    adapter.register_forward_hook(lambda module, args, kwargs, out: given.append(kwargs.get("timestep")),
+                                  with_kwargs=True)
+    recipe.train()
+    recipe.cleanup()
+    assert math.isfinite(recipe.last_scalars["loss"]) and given and all(t is None for t in given)
+    assert not load_connector(tmp_path / "run" / "adapter").timestep_aware
 
 
 def test_lavi_bridge_trains_adapter_and_lora_on_unet_and_llm(models, dataset, tmp_path):

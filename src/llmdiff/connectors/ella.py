@@ -88,15 +88,21 @@ class PerceiverResampler(nn.Module):
 
 
 class ELLAConnector(Connector):
-    """Timestep-aware: `forward` needs the denoiser's timestep, and the output differs at every step."""
+    """Timestep-aware: `forward` needs the denoiser's timestep, and the output differs at every step.
+
+    `timestep_aware=False` makes the same Perceiver ignore the timestep: it always reads t = 0, so the
+    AdaLN shifts and scales become learned constants (a plain Perceiver resampler with the released module
+    layout and keys), the ablation that shows what the timestep input buys.
+    """
 
     family = "ella"
     timestep_aware = True
 
     @register_to_config
     def __init__(self, llm_dim: int, cond_dim: int = 768, num_layers: int = 6, num_heads: int = 8,
-                 num_latents: int = 64, time_channels: int = 320):
+                 num_latents: int = 64, time_channels: int = 320, timestep_aware: bool = True):
         super().__init__()
+        self.timestep_aware = bool(timestep_aware)  # the instance's answer to the class's flag
         if cond_dim % num_heads:
             raise UserError(f"ELLA connector width {cond_dim} is not divisible by num_heads {num_heads}")
         # The UNet's sinusoid of the timestep, then an MLP to the connector's width.
@@ -112,9 +118,12 @@ class ELLAConnector(Connector):
     def forward(
         self, hidden_states: torch.Tensor, attention_mask: torch.Tensor, timestep: torch.Tensor | float | None = None
     ) -> ConnectorOutput:
-        """timestep: the UNet's own (0..999), a scalar or one per batch row. The released model reads every
+        """timestep: the UNet's own (0..999), a scalar or one per batch row (ignored when the connector was built
+        with `timestep_aware=False`). The released model reads every
         position (it gets no mask); padding marked in `attention_mask` is masked out of the attention."""
         self._check_width(hidden_states)
+        if not self.timestep_aware:
+            timestep = 0  # the timestep-free ablation: every call reads the same t
         if timestep is None:
             raise UserError("the ELLA connector is timestep-aware: pass the denoiser's timestep to it")
         batch = hidden_states.shape[0]

@@ -130,8 +130,12 @@ class DataConfig:
     max_corrupt_fraction: float = 0.01
     """Stop the run when more than this fraction of images read so far (after 100) is unreadable."""
     shuffle: bool = True
+    skip_examples: int = 0
+    """Examples of the seeded order passed over before the first batch: a stage that continues an earlier
+    stage's order (stage 2 after a stage 1 of N steps of B skips N × B) reads what a single run would read next."""
 
     def __post_init__(self) -> None:
+        _check(self.skip_examples >= 0, "data.skip_examples must be ≥ 0")
         self.text_fields = tuple(self.text_fields)
         _check(bool(self.text_fields), "data.text_fields must name at least one field")
         _check(self.resolution >= 8 and self.resolution % 8 == 0, "data.resolution must be a positive multiple of 8")

@@ -228,6 +228,8 @@ class ExampleStream:
         self.epoch = 0
         self.index = 0
         self._iterator: Iterator[Example] | None = None
+        for _ in range(config.skip_examples):  # a saved position (load_state_dict) replaces this one
+            self.next_example()
 
     @property
     def map_style(self) -> bool:

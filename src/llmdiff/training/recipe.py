@@ -30,6 +30,8 @@ from llmdiff.training.models import trainable_parameters
 from llmdiff.training.observability import TrainingLog, save_grid
 
 EXPORT_STAGING = ".export.tmp"  # the export is written here first, then moved into place
+TRAINABLE_FILE = "trainable_parameters.json"
+"""Written at setup: {component: parameters that learn}, counted from the modules the optimizer gets."""
 
 
 class TrainingDiverged(UserError):
@@ -134,6 +136,8 @@ class Recipe:
             self.checkpoints.clean_temp()
             self.output.mkdir(parents=True, exist_ok=True)
             (self.output / "config.yaml").write_text(config.dump(), encoding="utf-8")
+            counts = {name: sum(p.numel() for p in trainable_parameters(module)) for name, module in modules.items()}
+            (self.output / TRAINABLE_FILE).write_text(json.dumps(counts, indent=2) + "\n", encoding="utf-8")
         if resume_dir is not None:
             self.load_checkpoint(resume_dir)
         self.log = TrainingLog(self.output / "logs", config.train.max_steps, self.step,
