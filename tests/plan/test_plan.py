@@ -138,6 +138,10 @@ def test_published_configs_pass_dry_run_offline(name, tmp_path, monkeypatch, cap
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert cli(["train", str(ROOT / "configs/published" / name), "--dry-run"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["model"]["connector"] == config.model.connector
+    # Each names its whole text path: settings the text encoder accepts as they stand.
+    from llmdiff.text_encoder import TextEncoderConfig
+
+    TextEncoderConfig.from_dict(config.model.text_encoder, where=name)
 
 
 def test_published_config_headers_name_data_batch_resolution_and_launch():
