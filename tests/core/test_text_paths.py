@@ -423,7 +423,8 @@ def test_cli_refuses_remote_code_without_the_flag(remote_llm, tiny_models, tmp_p
     args = ["a red cat", "-o", str(tmp_path / "cat.png"), "--base", str(tiny_models["sd"]), "--llm", str(remote_llm),
             "--steps", "1", "--width", "32", "--height", "32"]
     assert main(["generate", *args]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "--trust-remote-code" in err
+    lines = capsys.readouterr().err.strip().splitlines()
+    # the "loading …" line, then the refusal in one line naming the flag
+    assert len(lines) == 2 and lines[0].startswith("loading ") and "--trust-remote-code" in lines[1]
     assert main(["generate", *args, "--trust-remote-code"]) == 0, capsys.readouterr().err
     assert (tmp_path / "cat.png").is_file()
