@@ -12,7 +12,7 @@ from pathlib import Path
 
 from llmdiff.convert.connector_folder import checked_connector, count_indexed, dim
 from llmdiff.convert.diffusers_folders import check_diffusers_model, copy_pipeline, local_pipeline, read_json
-from llmdiff.convert.llm import llm_config, llm_width, local_or_none, recorded_llm
+from llmdiff.convert.llm import recorded_llm_of_width
 from llmdiff.convert.plan import Conversion, ConvertOptions, Part
 from llmdiff.convert.tensors import parameter_count, read_safetensors
 from llmdiff.convert.text_config import text_settings, write_text_settings
@@ -40,11 +40,7 @@ def prepare(source: Path, options: ConvertOptions) -> Conversion:
     )
     connector = checked_connector(state, file, WHAT, "ella", llm_dim, width, **options_found)
 
-    llm = recorded_llm(options.llm or DEFAULT_LLM)
-    if local_or_none(llm) is not None:  # a hub id is only recorded; a local LLM is checked now
-        config = llm_config(llm, options.trust_remote_code)
-        if llm_width(config) != llm_dim:
-            raise UserError(f"the LLM '{llm}' has width {llm_width(config)}, but '{file}' reads width {llm_dim}")
+    llm = recorded_llm_of_width(options.llm or DEFAULT_LLM, llm_dim, file, options.trust_remote_code)
     base = local_pipeline(options.base or DEFAULT_BASE)
     unet_params = check_diffusers_model(base / "unet", UNet2DConditionModel, "a UNet")
     unet_config = read_json(base / "unet" / "config.json", "base UNet config")

@@ -45,3 +45,14 @@ def recorded_llm(spec: str) -> str:
     from anywhere), a hub id as it is."""
     path = Path(spec).expanduser()
     return str(path.resolve()) if path.exists() else spec
+
+
+def recorded_llm_of_width(spec: str, width: int, reader: Path, trust_remote_code: bool = False) -> str:
+    """The LLM spec a model folder records, checked now when it is a local folder: its states must be as wide
+    as what `reader` (the release's connector file) reads. A hub id is only recorded."""
+    llm = recorded_llm(spec)
+    if local_or_none(llm) is not None:
+        found = llm_width(llm_config(llm, trust_remote_code))
+        if found != width:
+            raise UserError(f"the LLM '{llm}' has width {found}, but '{reader}' reads width {width}")
+    return llm
