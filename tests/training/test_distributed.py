@@ -82,7 +82,8 @@ def test_fsdp_on_cpu_processes_is_refused_in_one_line(models, dataset, tmp_path)
                   "--config_file", str(ACCELERATE_CONFIGS / "fsdp.yaml"))
     assert done.returncode != 0
     refusal = "llmdiff train: error: FSDP needs GPUs: accelerate 1.16 does not shard over CPU processes"
-    assert sum(line.startswith(refusal) for line in done.stderr.splitlines()) == 2, done.stderr[-3000:]
+    # Each process refuses; the launcher may stop the second before it writes its line once the first has exited.
+    assert sum(line.startswith(refusal) for line in done.stderr.splitlines()) in (1, 2), done.stderr[-3000:]
     assert "Traceback" not in done.stderr.split(refusal)[0]
     assert not (tmp_path / "fsdp" / "checkpoints").exists()
 
