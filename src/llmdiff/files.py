@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -84,3 +85,14 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
             batch = []
     if batch:
         yield batch
+
+
+def read_json_object(file: Path) -> dict:
+    """A JSON file that must hold an object (a config), or a one-line error naming the file."""
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"'{file}' is not readable JSON: {' '.join(str(error).split())}") from error
+    if not isinstance(data, dict):
+        raise UserError(f"'{file}' does not hold a JSON object")
+    return data

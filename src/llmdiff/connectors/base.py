@@ -7,7 +7,6 @@ published checkpoint's key layout, so a converted state dict loads with `strict=
 
 from __future__ import annotations
 
-import json
 import os
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 
 from llmdiff.errors import UserError
+from llmdiff.files import read_json_object
 from llmdiff.loading import check_source, user_errors
 
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
@@ -180,13 +180,7 @@ def read_connector_config(path: str | os.PathLike) -> dict:
     file = Path(path) / CONFIG_NAME
     if not file.is_file():
         raise UserError(f"adapter directory '{path}' has no {CONFIG_NAME}")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"'{file}' is not readable JSON: {' '.join(str(error).split())}") from error
-    if not isinstance(config, dict):
-        raise UserError(f"'{file}' does not hold a JSON object")
-    return config
+    return read_json_object(file)
 
 
 def check_weights_file(file: Path, expected: dict[str, tuple[int, ...]]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from llmdiff.convert.tensors import check_tensors, one_line, parameter_count, read_weights, require, shapes
 from llmdiff.errors import UserError
+from llmdiff.files import read_json_object
 from llmdiff.loading import check_source, user_errors
 
 WEIGHTS_STEM = {"diffusers": "diffusion_pytorch_model", "transformers": "model"}
@@ -22,14 +23,7 @@ UNUSED = ("safety_checker", "feature_extractor")
 
 
 def read_json(path: Path, what: str) -> dict:
-    require(path, what)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"'{path}' is not readable JSON: {one_line(error)}") from error
-    if not isinstance(data, dict):
-        raise UserError(f"'{path}' does not hold a JSON object")
-    return data
+    return read_json_object(require(path, what))
 
 
 def has_weights(folder: Path) -> bool:
