@@ -105,9 +105,7 @@ def _register_generate(commands) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> int:
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
+    from llmdiff.cli.quiet import hide_loading_bars
     from llmdiff.eval.generate import GenerateConfig, generate_run
     from llmdiff.eval.prompts import read_prompts
     from llmdiff.eval.run_dir import RunDir
@@ -140,8 +138,7 @@ def generate_command(args: argparse.Namespace) -> int:
         height=args.height, width=args.width, batch_size=args.batch_size,
         systems=systems, device=args.device, dtype=args.dtype,
     )
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
+    hide_loading_bars()
     summary = generate_run(run, records, config)
     print(f"{config.steps} steps, guidance {config.guidance:g}")
     for system in config.systems:
@@ -223,14 +220,14 @@ def _register_metrics(commands) -> None:
 def metrics_command(args: argparse.Namespace) -> int:
     import json
 
-    from transformers.utils import logging as transformers_logging
+    from llmdiff.cli.quiet import hide_loading_bars
 
     from llmdiff.devices import resolve_device
     from llmdiff.eval.metrics import MetricsConfig, compute_metrics
     from llmdiff.eval.prompts import read_prompts
     from llmdiff.eval.run_dir import RunDir
 
-    transformers_logging.disable_progress_bar()  # a bar per small file is noise on the command line
+    hide_loading_bars()
     run = RunDir.existing(args.run)
     config = MetricsConfig(
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()) if args.metrics else None,

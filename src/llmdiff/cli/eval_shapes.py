@@ -60,8 +60,6 @@ def eval_shapes(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from llmdiff.devices import resolve_device
     from llmdiff.errors import UserError
     from llmdiff.eval.placement import check_placeable, evaluate_placement
@@ -73,6 +71,8 @@ def eval_shapes(args: argparse.Namespace) -> int:
     from llmdiff.eval.wording import evaluate_wording, wording_conditions
     from llmdiff.model_dir import ModelDir
     from llmdiff.pipeline import check_generation_args
+    from llmdiff.cli.quiet import hide_loading_bars
+    from llmdiff.progress import progress_bar
     from llmdiff.worlds.shapes import LANGUAGES
 
     rows = [("clip", name, path) for name, path in _named(args.clip, "--clip")]
@@ -123,20 +123,21 @@ def eval_shapes(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     table, placement, wording_table = {}, {}, {}
     encoders = SharedEncoders(device)
+    hide_loading_bars()
     for kind, name, path in rows:
         generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device, encoders)
         if not args.placement_only:
             total = config.num_scenes * len(conditions(languages))
-            with tqdm(total=total, desc=name, unit="img") as bar:
+            with progress_bar(total, desc=name, unit="img") as bar:
                 cells = evaluate_model(generate, config, progress=bar.update)
             table[name] = {condition: cell.summary() for condition, cell in cells.items()}
             if wording:
-                with tqdm(total=config.num_scenes * len(wording_conditions(wording)), desc=f"{name} wording",
-                          unit="img") as bar:
+                with progress_bar(config.num_scenes * len(wording_conditions(wording)), desc=f"{name} wording",
+                                  unit="img") as bar:
                     cells = evaluate_wording(generate, config, progress=bar.update)
                 wording_table[name] = {condition: cell.summary() for condition, cell in cells.items()}
         if placement_seeds:
-            with tqdm(total=placement_seeds * world_config.cells, desc=f"{name} placement", unit="img") as bar:
+            with progress_bar(placement_seeds * world_config.cells, desc=f"{name} placement", unit="img") as bar:
                 result = evaluate_placement(generate, world_config, placement_seeds, first_seed,
                                             config.batch_size, progress=bar.update)
             placement[name] = result.summary()

@@ -163,12 +163,10 @@ def _load_pipeline(args):
     from llmdiff.pipeline import LLMDiffusionPipeline, load_text_encoder_config
     from llmdiff.text_encoder import TextEncoderConfig
 
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
+    from llmdiff.cli.quiet import hide_loading_bars
 
-    # Loading bars for a few files are noise on the command line; the denoising bar stays on a terminal.
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
+    # The denoising bar stays on a terminal.
+    hide_loading_bars()
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     _, saved = load_text_encoder_config(adapter) if adapter else (None, None)

@@ -7,7 +7,9 @@ logging or warning setting of its users' programs.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
 import warnings
 
@@ -17,10 +19,29 @@ KNOWN_NOISE = (
 )
 
 
+# Log records of other libraries' own loggers, matched exactly by logger and message.
+KNOWN_LOG_NOISE = (
+    # DeepSpeed (imported by accelerate when installed) guesses the device at import and says so on stdout.
+    ("DeepSpeed", r"Setting accelerator to CPU\."),
+)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, pattern: str):
+        super().__init__()
+        self.pattern = re.compile(pattern)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.pattern.match(record.getMessage())
+
+
 def quiet_libraries(verbose: bool) -> None:
     """Hide third-party notices (transformers' and diffusers' info and warning logs, the known warnings)."""
     if verbose:
         return
+    for logger_name, message in KNOWN_LOG_NOISE:
+        # A filter on the logger itself survives the library setting its level and handlers at import.
+        logging.getLogger(logger_name).addFilter(_DropMessage(message))
     # Read by transformers and diffusers when they are first imported, which the subcommands do lazily;
     # a value the user set is kept.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -38,3 +59,14 @@ def quiet_progress_bars() -> None:
     if not sys.stderr.isatty():
         # Read by huggingface_hub (and through it transformers) when first imported; a value the user set is kept.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def hide_loading_bars() -> None:
+    """No bar per file loaded (diffusers' pipeline components, transformers' weights): on the command line
+    the "loading …" line says what the wait is for. Called by commands once they import the model libraries.
+    """
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()

@@ -38,8 +38,10 @@ def run_train(args: argparse.Namespace) -> int:
         check_sources(config.data)
         print(config.dump(), end="")
         return 0
+    from llmdiff.cli.quiet import hide_loading_bars
     from llmdiff.training.recipes import RECIPES
 
+    hide_loading_bars()
     output = RECIPES[config.stage](config, resume=args.resume).run()
     print(f"trained stage {config.stage}: {output}")
     return 0

@@ -104,7 +104,7 @@ def recaption_manifest(
     accelerator=None,
 ) -> RecaptionReport:
     """Caption every sample of `manifest` not yet captioned, then merge everything into `output`."""
-    from tqdm.auto import tqdm
+    from llmdiff.progress import progress_bar
 
     config = config or RecaptionConfig()
     if accelerator is None:
@@ -128,8 +128,8 @@ def recaption_manifest(
         todo_count = sum(1 for record in mine if record["id"] not in done)
         todo = (entry.record for position, entry in enumerate(read_manifest(manifest))
                 if position % world == rank and entry.record["id"] not in done)
-        bar = tqdm(total=todo_count, unit="img", desc=f"recaption [{rank + 1}/{world}]",
-                   disable=not config.progress, dynamic_ncols=True)
+        bar = progress_bar(todo_count, unit="img", desc=f"recaption [{rank + 1}/{world}]",
+                           disable=not config.progress)
         start = time.perf_counter()
         with open(part, "a", encoding="utf-8") as out, bar:
             for batch in batched(todo, config.batch_size):

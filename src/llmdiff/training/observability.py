@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 from pathlib import Path
 
 from PIL import Image
 
 from llmdiff.images import save_png
+from llmdiff.progress import format_duration
 
 
 class TrainingLog:
-    """tqdm bar (loss, lr, samples/s) and TensorBoard scalars; silent on non-main processes."""
+    """Progress (loss, lr, samples/s) and TensorBoard scalars; silent on non-main processes.
+
+    On a terminal the progress is a tqdm bar. Elsewhere (a log file, a job's output) a bar redrawn in place is
+    garbage, so one line is printed every `every_steps` steps instead, with the mean loss since the last line.
+    """
 
     def __init__(self, log_dir: Path, total: int, start: int, enabled: bool, progress: bool, tensorboard: bool):
         self.enabled = enabled
         self.bar = None
         self.writer = None
+        self.lines = False
+        self.total = total
+        self._losses: list[float] = []
+        self._since = (start, time.perf_counter())
         if not enabled:
             return
-        if progress:
+        if progress and not sys.stderr.isatty():
+            self.lines = True
+        elif progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=start, desc="train", dynamic_ncols=True)
@@ -36,9 +49,25 @@ class TrainingLog:
             shown = {"loss": f"{scalars['loss']:.4g}", "lr": f"{scalars['lr']:.2e}",
                      "samples/s": f"{scalars['samples_per_s']:.1f}"}
             self.bar.set_postfix(shown, refresh=False)
+        if self.lines:
+            self._losses.append(scalars["loss"])
+            if write or step == self.total:
+                self._print_line(step, scalars)
         if write and self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
+
+    def _print_line(self, step: int, scalars: dict[str, float]) -> None:
+        first, started = self._since
+        now = time.perf_counter()
+        per_step = (now - started) / max(1, step - first)
+        left = (self.total - step) * per_step
+        mean_loss = sum(self._losses) / len(self._losses)
+        print(f"train step {step}/{self.total}: loss {mean_loss:.4g}, lr {scalars['lr']:.2e}, "
+              f"{scalars['samples_per_s']:.1f} samples/s, {per_step:.2f} s/step, {format_duration(left)} left",
+              file=sys.stderr, flush=True)
+        self._losses = []
+        self._since = (step, now)
 
     def message(self, text: str) -> None:
         if not self.enabled:

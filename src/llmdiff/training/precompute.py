@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from llmdiff.errors import UserError
+from llmdiff.progress import progress_bar
 from llmdiff.training.cache import LatentFeatures, LLMFeatures, TeacherFeatures, latent_cache_enabled
 from llmdiff.training.config import RunConfig
 from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
@@ -73,22 +74,23 @@ def build_caches(config: RunConfig, batch_size: int | None = None, progress: boo
         if "latents" in kinds:
             sources["latents"] = LatentFeatures(pipeline.vae, images, latent_cache(config).open())
     report = CacheReport()
-    from tqdm.auto import tqdm
-
     for kind, source in sources.items():
         cache = source.cache
         texts_kind = {"llm": "text", "teacher": "clip_text"}.get(kind)
         # Texts of similar length share a batch, so little of each forward pass is spent on padding.
         ordered = sorted(examples, key=lambda e: len(getattr(e, texts_kind) or "")) if texts_kind else examples
-        for start in tqdm(range(0, len(ordered), batch_size), desc=f"cache {kind}", disable=not progress):
-            chunk = ordered[start : start + batch_size]
-            with torch.no_grad():
-                if texts_kind:
-                    source.fill([getattr(example, texts_kind) for example in chunk] + [""] * (start == 0))
-                else:
-                    source.fill(chunk)
-            if cache.pending >= config.cache.shard_size:
-                cache.flush()
+        with progress_bar(len(ordered), desc=f"cache {kind}", unit="text" if texts_kind else "img",
+                          disable=not progress) as bar:
+            for start in range(0, len(ordered), batch_size):
+                chunk = ordered[start : start + batch_size]
+                with torch.no_grad():
+                    if texts_kind:
+                        source.fill([getattr(example, texts_kind) for example in chunk] + [""] * (start == 0))
+                    else:
+                        source.fill(chunk)
+                if cache.pending >= config.cache.shard_size:
+                    cache.flush()
+                bar.update(len(chunk))
         cache.flush()
         report.items[kind] = len(cache)
         report.paths[kind] = str(cache.path)
