@@ -4,6 +4,8 @@
 
 Each repeat runs, interleaved so that other load on the machine falls on every side alike: a fresh
 `python -c "import torch, diffusers, transformers"` (the floor: no llmdiff command can start faster), a fresh
+import of the model classes a Stable Diffusion pipeline with a Llama LLM is built from (`classes`: what the
+libraries cost before any weight is read, since their top-level imports are lazy), a fresh
 `python -m llmdiff generate PROMPT -o …` with the shipped model and its own settings (20 steps, 64×64), and a
 fresh `llmdiff generate` refused for a bad argument (`--steps 0`), and with `--before SRC` the same generate
 with the llmdiff sources in SRC (e.g. `git archive COMMIT src | tar -x -C /tmp/before`, then
@@ -55,9 +57,12 @@ def main() -> None:
 
     env = environment(SOURCE)
     imports = [sys.executable, "-c", "import torch, diffusers, transformers"]
+    classes = [sys.executable, "-c", "import torch, diffusers, transformers; "
+               "from diffusers import StableDiffusionPipeline, UNet2DConditionModel, AutoencoderKL; "
+               "from transformers import AutoTokenizer, LlamaForCausalLM"]
     refused = [sys.executable, "-m", "llmdiff", "generate", args.prompt, "--steps", "0"]
-    times: dict[str, list[float]] = {"imports": [], "generate": [], "refused": []}
-    sides = {"imports": env, "generate": env, "refused": env}
+    times: dict[str, list[float]] = {"imports": [], "classes": [], "generate": [], "refused": []}
+    sides = {"imports": env, "classes": env, "generate": env, "refused": env}
     if args.before:
         times["before"] = []
         sides["before"] = environment(str(Path(args.before).resolve()))
@@ -65,12 +70,12 @@ def main() -> None:
         def generate(index: int) -> list[str]:
             return [sys.executable, "-m", "llmdiff", "generate", args.prompt, "-o", f"{folder}/{index}.png"]
 
-        for name in ("generate", "before")[: len(times) - 2]:
+        for name in ("generate", "before")[: len(times) - 3]:
             _, warm = timed(generate(f"warm-{name}"), sides[name])
             if warm.returncode != 0:
                 sys.exit(f"llmdiff generate failed:\n{warm.stderr[-2000:]}")
         for index in range(args.repeats):
-            commands = {"imports": imports, "generate": generate(index), "refused": refused,
+            commands = {"imports": imports, "classes": classes, "generate": generate(index), "refused": refused,
                         "before": generate(f"before-{index}")}
             for name in times:
                 elapsed, result = timed(commands[name], sides[name], name)
@@ -80,16 +85,20 @@ def main() -> None:
             print(f"repeat {index + 1}: " + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in times.items()),
                   flush=True)
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"median of {args.repeats}: bare imports {median['imports']:.2f} s, llmdiff generate "
-          f"{median['generate']:.2f} s, refused argument {median['refused']:.2f} s")
-    for name in ("generate", "before")[: len(times) - 2]:
+    print(f"median of {args.repeats}: bare imports {median['imports']:.2f} s, model classes "
+          f"{median['classes']:.2f} s, llmdiff generate {median['generate']:.2f} s, refused argument "
+          f"{median['refused']:.2f} s")
+    print(f"model classes / bare imports: {median['classes'] / median['imports']:.2f} (what the libraries "
+          f"alone cost beyond the floor)")
+    for name in ("generate", "before")[: len(times) - 3]:
         ratios = ", ".join(f"{g / i:.2f}" for g, i in zip(times[name], times["imports"]))
         print(f"{name} / bare imports: {median[name] / median['imports']:.2f} (goal ≤ 1.15; median "
-              f"{median[name]:.2f} s); per-repeat ratios {ratios}")
+              f"{median[name]:.2f} s); per-repeat ratios {ratios}; {name} / model classes "
+              f"{median[name] / median['classes']:.2f}")
     cpu = {name: statistics.median(values) for name, values in CPU_TIMES.items()}
     print("median CPU seconds: " + ", ".join(f"{name} {value:.2f}" for name, value in cpu.items()) + "; "
           + ", ".join(f"{name} / bare imports {cpu[name] / cpu['imports']:.2f}" for name in ("generate", "before")
-                      if name in cpu))
+                      if name in cpu) + f"; model classes / bare imports {cpu['classes'] / cpu['imports']:.2f}")
 
 
 if __name__ == "__main__":

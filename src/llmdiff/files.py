@@ -96,3 +96,11 @@ def read_json_object(file: Path) -> dict:
     if not isinstance(data, dict):
         raise UserError(f"'{file}' does not hold a JSON object")
     return data
+
+
+def existing_subfolder(parent: str | os.PathLike | None, name: str) -> Path | None:
+    """`parent/name` when it is a folder, else None (also for no parent, or one that is not a local folder)."""
+    if parent is None:
+        return None
+    path = Path(parent) / name
+    return path if path.is_dir() else None

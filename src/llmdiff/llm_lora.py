@@ -18,6 +18,7 @@ from pathlib import Path
 from torch import nn
 
 from llmdiff.errors import UserError
+from llmdiff.files import existing_subfolder
 
 LLM_LORA_DIR = "llm_lora"
 """Folder of an adapter directory that holds the LoRA of its LLM."""
@@ -26,10 +27,7 @@ LORA_WEIGHTS = "adapter_model.safetensors"
 
 def llm_lora_dir(adapter_dir: str | os.PathLike | None) -> Path | None:
     """The adapter's LLM LoRA folder, or None when it has none (or is not a local folder)."""
-    if adapter_dir is None:
-        return None
-    path = Path(adapter_dir) / LLM_LORA_DIR
-    return path if path.is_dir() else None
+    return existing_subfolder(adapter_dir, LLM_LORA_DIR)
 
 
 def _layer_index(key: str) -> int | None:
@@ -106,13 +104,20 @@ def _merge_plain_lora(wrapped: nn.Module) -> bool:
     )
     if not plain:
         return False
-    with torch.no_grad():
-        for layer in layers:
-            weight = layer.get_base_layer().weight
-            for name in layer.active_adapters:
-                if name in layer.lora_A:
-                    down, up = layer.lora_A[name].weight, layer.lora_B[name].weight
-                    weight.addmm_(up.to(weight.dtype), down.to(weight.dtype), alpha=layer.scaling[name])
+    # One thread: a rank-r update is too small to share, and on 2 CPU cores each call waited on the thread
+    # pool (105 updates of SmolLM2: 0.7 s with 2 threads, 0.04 s with one).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            for layer in layers:
+                weight = layer.get_base_layer().weight
+                for name in layer.active_adapters:
+                    if name in layer.lora_A:
+                        down, up = layer.lora_A[name].weight, layer.lora_B[name].weight
+                        weight.addmm_(up.to(weight.dtype), down.to(weight.dtype), alpha=layer.scaling[name])
+    finally:
+        torch.set_num_threads(threads)
     return True
 
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from llmdiff.errors import UserError
+from llmdiff.files import existing_subfolder
 from llmdiff.loading import user_errors
 
 UNET_LORA_DIR = "unet_lora"
@@ -20,10 +21,7 @@ UNET_LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 
 def unet_lora_dir(adapter_dir: str | os.PathLike | None) -> Path | None:
     """The adapter's UNet LoRA folder, or None when it has none (or is not a local folder)."""
-    if adapter_dir is None:
-        return None
-    path = Path(adapter_dir) / UNET_LORA_DIR
-    return path if path.is_dir() else None
+    return existing_subfolder(adapter_dir, UNET_LORA_DIR)
 
 
 def apply_unet_lora(pipeline, adapter_dir: str | os.PathLike | None, fuse: bool = True) -> bool:
