@@ -100,3 +100,29 @@ def test_latents_a_loss_requires_refuse_a_batch_with_no_readable_image():
     assert latents(batch, torch.Generator()) == (None, [])  # a plain call leaves the choice to its caller
     with pytest.raises(UserError, match="a whole batch of images was unreadable"):
         latents.required(batch, torch.Generator())
+
+
+def test_padded_text_paths_keep_every_position_computed_or_cached(models, tmp_path):
+    """With `pad_to_max_length` (LaVi-Bridge's path) the adapter reads all max_length positions, padding too,
+    under the encoder's mask: the training features must be that, not the prompt's own tokens."""
+    from llmdiff.text_encoder import LLMTextEncoder, TextEncoderConfig
+    from llmdiff.training.cache import FeatureCache, LLMFeatures
+
+    texts = ["a red circle", "a much longer prompt about a blue square in the corner"]
+    for use_mask in (False, True):
+        config = TextEncoderConfig(max_length=24, pad_to_max_length=True, use_attention_mask=use_mask)
+        encoder = LLMTextEncoder.from_pretrained(str(models["llm"]), config)
+        expected = encoder.encode(texts)
+        states, mask = LLMFeatures(encoder)(texts)
+        assert states.shape[1] == 24
+        torch.testing.assert_close(states, expected.hidden_states.float())
+        assert torch.equal(mask, expected.attention_mask.long())
+        assert bool(mask.all()) == (not use_mask)
+        cache = FeatureCache(tmp_path / f"cache-{use_mask}", "llm", "tiny", config.to_dict())
+        LLMFeatures(encoder, cache).fill(texts)
+        cache.flush()
+        cached = LLMFeatures(encoder, cache.open())
+        cached_states, cached_mask = cached(texts)
+        assert cached.cache.hits == 2 and cached.cache.misses == 0
+        torch.testing.assert_close(cached_states, expected.hidden_states.float())
+        assert torch.equal(cached_mask, expected.attention_mask.long())

@@ -127,48 +127,65 @@ class FeatureCache:
         self.open()
 
 
-def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(rows: list[torch.Tensor], masks: list[torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (states, mask); a row without a mask of its own is all real tokens."""
     length = max(row.shape[0] for row in rows)
     states = rows[0].new_zeros((len(rows), length, rows[0].shape[-1]))
     mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for index, row in enumerate(rows):
+    for index, (row, row_mask) in enumerate(zip(rows, masks)):
         states[index, : row.shape[0]] = row
-        mask[index, : row.shape[0]] = 1
+        mask[index, : row.shape[0]] = 1 if row_mask is None else row_mask.long()
     return states, mask
 
 
 class LLMFeatures:
-    """Frozen-LLM hidden states of texts: (states, mask) padded on the right, on the CPU."""
+    """Frozen-LLM hidden states of texts: (states, mask) padded on the right, on the CPU.
+
+    Each text keeps the positions the adapter reads at inference: its own tokens, or with the text path's
+    `pad_to_max_length` all `max_length` positions with the encoder's mask (the padding's states reach the
+    adapter there, and the mask may be all ones), so a cached or computed batch is what generation gives.
+    """
 
     def __init__(self, encoder, cache: FeatureCache | None = None):
         self.encoder = encoder
         self.cache = cache
+        self.whole_rows = bool(getattr(getattr(encoder, "config", None), "pad_to_max_length", False))
 
     @torch.no_grad()
-    def compute(self, texts: list[str]) -> list[torch.Tensor]:
+    def compute(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         encoded = self.encoder.encode(texts)
-        return [encoded.hidden_states[i, :count].float().cpu() for i, count in enumerate(encoded.token_counts)]
+        if self.whole_rows:
+            return [(encoded.hidden_states[i].float().cpu(), encoded.attention_mask[i].cpu())
+                    for i in range(len(texts))]
+        return [(encoded.hidden_states[i, :count].float().cpu(), None) for i, count in enumerate(encoded.token_counts)]
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         rows: list[torch.Tensor | None] = [None] * len(texts)
+        masks: list[torch.Tensor | None] = [None] * len(texts)
         if self.cache is not None:
             for index, text in enumerate(texts):
-                found = self.cache.get(self.cache.key(text))
-                rows[index] = None if found is None else found.float()
+                key = self.cache.key(text)
+                found = self.cache.get(key)
+                if found is not None:
+                    rows[index] = found.float()
+                    masks[index] = self.cache.get(key, "mask")
         missing = [index for index, row in enumerate(rows) if row is None]
         if missing:
-            for index, row in zip(missing, self.compute([texts[i] for i in missing])):
-                rows[index] = row
+            for index, (row, mask) in zip(missing, self.compute([texts[i] for i in missing])):
+                rows[index], masks[index] = row, mask
         if self.cache is not None:
             self.cache.hits += len(texts) - len(missing)
             self.cache.misses += len(missing)
-        return _pad(rows)
+        return _pad(rows, masks)
 
     def fill(self, texts: list[str]) -> None:
         todo = [text for text in dict.fromkeys(texts) if self.cache.key(text) not in self.cache]
         if todo:
-            for text, row in zip(todo, self.compute(todo)):
-                self.cache.put(self.cache.key(text), row)
+            for text, (row, mask) in zip(todo, self.compute(todo)):
+                key = self.cache.key(text)
+                self.cache.put(key, row)
+                if mask is not None:
+                    self.cache.put(key, mask, "mask")
 
 
 class TeacherFeatures:
