@@ -176,3 +176,17 @@ def test_cli_make_and_stats(tmp_path, capsys):
     assert set(summary) == {"en", "ja"}
     assert Image.open(tmp_path / "lengths.png").size == (1000, 360)
     assert main(["shapes", "stats", str(tmp_path / "nothing")]) == 2
+
+
+def test_cli_stats_plots_every_style_and_names_the_languages_it_has(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["shapes", "make", "--n", "4", "--out", str(out), "--languages", "de", "--styles", "freeform",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    # A dataset of freeform captions only: before, any dataset without short or paragraph captions was refused.
+    assert main(["shapes", "stats", str(out), "--language", "de", "--figure", str(tmp_path / "de.png")]) == 0
+    assert set(json.loads(capsys.readouterr().out)["de"]) == {"freeform"}
+    assert Image.open(tmp_path / "de.png").size == (1000, 360)
+    assert main(["shapes", "stats", str(out), "--figure", str(tmp_path / "en.png")]) == 2
+    assert "no 'en' captions (its languages: de)" in capsys.readouterr().err
+    assert not (tmp_path / "en.png").exists()

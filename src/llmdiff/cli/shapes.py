@@ -166,7 +166,9 @@ def stats_command(args: argparse.Namespace) -> int:
     histograms = histograms_from_jsonl(records)
     figure = Path(args.figure) if args.figure else Path(args.dataset) / "caption_lengths.png"
     if histograms.plot(figure, args.language) is None:
-        raise UserError(f"the dataset has no {args.language!r} captions")
+        found = ", ".join(histograms.languages()) or "none"
+        raise UserError(f"the dataset has no {args.language!r} captions (its languages: {found}); "
+                        f"choose one with --language")
     print(json.dumps(histograms.summary(), indent=2, ensure_ascii=False))
     return 0
 

@@ -13,6 +13,9 @@ MAX_COUNTED = 2048  # longer captions land in the last bin; fixed size keeps mem
 CLIP_CONTEXT = 77
 
 
+STYLE_COLOURS = {"short": "tab:orange", "canonical": "tab:green", "paragraph": "tab:blue", "freeform": "tab:purple"}
+
+
 class LengthHistograms:
     """Per (language, style, tokenizer), how many captions had each token count; and, per language, how
     many paragraphs describe an object only after the 77-token window."""
@@ -49,19 +52,26 @@ class LengthHistograms:
             out[language]["paragraphs_with_object_after_window"] = round(late / total, 4)
         return out
 
+    def languages(self) -> list[str]:
+        return sorted({language for language, _, _ in self.counts})
+
     def plot(self, path: str | Path, language: str = "en") -> Path | None:
-        """The ParaImage-style length figure for one language; None if it has no captions."""
+        """The ParaImage-style length figure for one language, one bar series per caption style in the
+        dataset (short, paragraph, canonical, freeform); None if the language has no captions."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         panels = [("clip", "base CLIP tokenizer"), ("llm", "LLM tokenizer")]
-        if not any((language, s, t) in self.counts for s in ("short", "paragraph") for t, _ in panels):
+        styles = [style for style in STYLE_COLOURS if (language, style, "llm") in self.counts]
+        styles += sorted({s for lang, s, _ in self.counts if lang == language} - set(styles))
+        if not styles:
             return None
         figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
         for axis, (tokenizer, title) in zip(axes, panels):
-            for style, colour in (("short", "tab:orange"), ("paragraph", "tab:blue")):
+            for style in styles:
+                colour = STYLE_COLOURS.get(style, "tab:gray")
                 hist = self.counts.get((language, style, tokenizer))
                 if hist is None:
                     continue
