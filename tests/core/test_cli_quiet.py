@@ -32,3 +32,17 @@ def test_generate_prints_no_third_party_notices_unless_verbose(tmp_path):
     assert verbose.returncode == 0
     # The notices are still there for whoever asks: torchvision is not a dependency, so transformers says so.
     assert "[transformers]" in verbose.stderr
+
+
+@pytest.mark.skipif(default_model_dir() is None, reason="needs the shipped default model")
+def test_llmdiffs_own_warnings_are_one_line_without_source_lines(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "llmdiff", "generate", "a red circle in the top left corner",
+                           "--max-length", "4", "--steps", "1", "-o", str(tmp_path / "a.png")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    warned = [line for line in done.stderr.splitlines() if "warning" in line.lower()]
+    assert len(warned) == 1, done.stderr
+    assert re.fullmatch(r"llmdiff generate: warning: 1 prompt\(s\) over the 4-token limit were truncated; "
+                        r"tokens dropped: \d+.*", warned[0]), warned
+    assert ".py:" not in done.stderr

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from llmdiff import __version__
-from llmdiff.cli.quiet import quiet_libraries, quiet_progress_bars
+from llmdiff.cli.quiet import own_warnings_as_lines, quiet_libraries, quiet_progress_bars
 from llmdiff.errors import UserError
 
 # Subcommand modules, in the order `--help` lists them.
@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     quiet_libraries(args.verbose)
     quiet_progress_bars()
+    own_warnings_as_lines(args.command)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",

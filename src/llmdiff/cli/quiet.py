@@ -50,6 +50,27 @@ def quiet_libraries(verbose: bool) -> None:
         warnings.filterwarnings("ignore", message=message, category=category)
 
 
+def own_warnings_as_lines(command: str) -> None:
+    """llmdiff's own warnings (a prompt truncated, …) as one line, `llmdiff CMD: warning: …`, without the
+    file name and source line Python's default format adds; other libraries' warnings keep that format."""
+    global _command
+    if _command is None:
+        default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if not category.__module__.startswith("llmdiff"):
+                return default(message, category, filename, lineno, file, line)
+            text = " ".join(str(message).split())
+            print(f"llmdiff {_command}: warning: {text}", file=file or sys.stderr, flush=True)
+
+        warnings.showwarning = show
+    _command = command
+
+
+_command: str | None = None
+"""The subcommand running, once `own_warnings_as_lines` has set the format."""
+
+
 def quiet_progress_bars() -> None:
     """No download or loading bars when stderr is not a terminal: redrawn with \\r, they are garbage in a log.
 
