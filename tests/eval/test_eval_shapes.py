@@ -110,6 +110,7 @@ def test_wrong_image_size_is_refused():
         (["--model", "x=/no/such/dir"], "does not exist"),
         (["--clip", "x={tmp}", "--languages", "en,xx"], "unknown language 'xx'"),
         (["--clip", "x={tmp}", "--steps", "0"], "steps must be a positive integer"),
+        (["--clip", "x={tmp}", "--freeform", "en,xx"], "unknown --freeform language 'xx'"),
     ],
 )
 def test_cli_bad_input(tmp_path, capsys, args, message):
@@ -133,13 +134,17 @@ def test_cli_runs_real_pipelines_end_to_end(tiny_models, tiny_adapter_config, tm
     out = tmp_path / "out"
     status = main(["eval", "shapes", "--clip", f"base={tiny_models['sd']}", "--model", f"stage1={model}",
                    "--scenes", "2", "--first-seed", "5", "--languages", "en", "--steps", "2",
-                   "--placement-seeds", "1", "--wording", "none", "--world", "benchmark", "-o", str(out)])
+                   "--placement-seeds", "1", "--wording", "none", "--freeform", "de", "--world", "benchmark",
+                   "-o", str(out)])
     assert status == 0, capsys.readouterr().err
     data = json.loads((out / "shapes_eval.json").read_text())
     assert data["placement"]["stage1"]["trials"] == 9  # one seed, named in each cell of the 3x3 grid
     results = data["results"]
     assert list(results) == ["base", "stage1"]
     assert results["stage1"]["paragraph-en"]["scenes"] == 2
+    assert list(results["stage1"]) == ["short-en", "paragraph-en", "freeform-de"]
+    assert results["base"]["freeform-de"]["scenes"] == 2 and data["config"]["freeform"] == ["de"]
+    assert "freeform-de recall" in (out / "shapes_eval.md").read_text()
     assert 0.0 <= results["base"]["short-en"]["recall"] <= 1.0
 
 
@@ -255,3 +260,27 @@ def test_cli_help_names_the_models_own_defaults(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "default: the world.json of the --model folders" in out
     assert "default: the models' own" in out
+
+
+def test_freeform_columns_score_captions_as_people_write_them():
+    """`freeform` columns come after the paragraphs and are scored like them: a model that draws the scene
+    each freeform caption describes scores one, one that draws only what paragraphs describe does not."""
+    config = ShapesEvalConfig(num_scenes=12, first_seed=10_000, languages=("en",), freeform=("en", "de"),
+                              batch_size=4)
+    scenes = {}
+    for seed in range(config.first_seed, config.first_seed + config.num_scenes):
+        scene = sample_scene(seed, WORLD)
+        for style, language in (("short", "en"), ("paragraph", "en"), ("freeform", "en"), ("freeform", "de")):
+            scenes[caption_record(scene, style, language, seed=seed, world=WORLD).text] = scene
+    reads_everything = lambda prompts, seeds: [render(scenes[prompt], WORLD) for prompt in prompts]  # noqa: E731
+    cells = evaluate_model(reads_everything, config)
+    assert list(cells) == ["short-en", "paragraph-en", "freeform-en", "freeform-de"]
+    assert all(cell.summary()["recall"] == 1.0 for cell in cells.values())
+    freeform_texts = {caption_record(sample_scene(s, WORLD), "freeform", lang, seed=s, world=WORLD).text
+                      for s in range(config.first_seed, config.first_seed + config.num_scenes) for lang in ("en", "de")}
+    empty = Scene("white", (), WORLD.grid, 0)
+    reads_paragraphs = lambda prompts, seeds: [  # noqa: E731
+        render(empty if prompt in freeform_texts else scenes[prompt], WORLD) for prompt in prompts]
+    cells = evaluate_model(reads_paragraphs, config)
+    assert cells["paragraph-en"].summary()["recall"] == 1.0
+    assert cells["freeform-en"].summary()["recall"] == 0.0 and cells["freeform-de"].summary()["recall"] == 0.0

@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--wording", default="en", help="languages of the held-out wording columns (held-out "
                         "frames, synonyms, distractor prose, negation), comma-separated from en,de,fr; 'none' turns "
                         "them off (default en)")
+    parser.add_argument("--freeform", default="none", help="languages of columns on freeform captions (captions "
+                        "as people write them, in the caption generator's words: the wording a freeform training "
+                        "round sees, unlike the held-out columns), comma-separated; 'none' (default) for none")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the models' own, from each adapter's "
                         "generation_config.json; needed when they differ; 30 with CLIP rows only)")
     parser.add_argument("--guidance", type=float, help="guidance scale (default: the models' own; needed when they "
@@ -93,6 +96,11 @@ def eval_shapes(args: argparse.Namespace) -> int:
     unknown = [language for language in wording if language not in HELDOUT_LANGUAGES]
     if unknown:
         raise UserError(f"no held-out wording for language {unknown[0]!r}; held out: {', '.join(HELDOUT_LANGUAGES)}")
+    freeform = () if args.freeform.strip().lower() == "none" else tuple(
+        language.strip() for language in args.freeform.split(",") if language.strip())
+    unknown = [language for language in freeform if language not in LANGUAGES]
+    if unknown:
+        raise UserError(f"unknown --freeform language {unknown[0]!r}; known: {', '.join(LANGUAGES)}")
     check_generation_args(args.steps, args.guidance, None, None, 1)
     if args.placement_seeds < 0:
         raise UserError(f"--placement-seeds must be 0 (no placement check) or more, not {args.placement_seeds}")
@@ -105,7 +113,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
     config = ShapesEvalConfig(
         world=world.to_dict(),
         num_scenes=args.scenes, first_seed=args.first_seed, languages=languages, steps=steps,
-        guidance_scale=guidance, batch_size=args.batch_size, wording=wording,
+        guidance_scale=guidance, batch_size=args.batch_size, wording=wording, freeform=freeform,
     )
     world_config = config.world_config()
     print(f"drawing a {world_config.grid}x{world_config.grid} world at {world_config.resolution} px, {steps} steps, "
@@ -127,7 +135,7 @@ def eval_shapes(args: argparse.Namespace) -> int:
     for kind, name, path in rows:
         generate = clip_model(path, config, device) if kind == "clip" else llm_model(path, config, device, encoders)
         if not args.placement_only:
-            total = config.num_scenes * len(conditions(languages))
+            total = config.num_scenes * len(conditions(languages, freeform))
             with progress_bar(total, desc=name, unit="img") as bar:
                 cells = evaluate_model(generate, config, progress=bar.update)
             table[name] = {condition: cell.summary() for condition, cell in cells.items()}

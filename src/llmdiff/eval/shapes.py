@@ -36,11 +36,13 @@ class Condition:
 
     @property
     def name(self) -> str:
-        return "short-en" if self.style == "short" else f"paragraph-{self.language}"
+        return f"{self.style}-{self.language}"
 
 
-def conditions(languages: Sequence[str]) -> list[Condition]:
-    return [Condition("short", "en")] + [Condition("paragraph", language) for language in languages]
+def conditions(languages: Sequence[str], freeform: Sequence[str] = ()) -> list[Condition]:
+    """Short English captions, paragraphs in `languages`, then freeform captions in `freeform`."""
+    return ([Condition("short", "en")] + [Condition("paragraph", language) for language in languages]
+            + [Condition("freeform", language) for language in freeform])
 
 
 @dataclass
@@ -59,6 +61,9 @@ class ShapesEvalConfig:
     """The world the models were trained in (a dataset's world.json "world" entry); None: the default."""
     wording: tuple[str, ...] = ()
     """Languages of the held-out wording columns (`llmdiff.eval.wording`); empty: none."""
+    freeform: tuple[str, ...] = ()
+    """Languages of columns on `freeform` captions: the caption generator's casual wording, the words a
+    freeform training round sees (so seen wording, apart from the held-out columns); empty: none."""
 
     def world_config(self):
         from llmdiff.worlds.shapes import WorldConfig
@@ -139,8 +144,9 @@ def evaluate_model(generate: Generate, config: ShapesEvalConfig, progress: Calla
     scenes = [sample_scene(seed, world) for seed in seeds]
     tokenizer = clip_tokenizer()
     results = {}
-    for condition in conditions(config.languages):
-        records = [caption_record(scene, condition.style, condition.language, seed=scene.seed) for scene in scenes]
+    for condition in conditions(config.languages, config.freeform):
+        records = [caption_record(scene, condition.style, condition.language, seed=scene.seed, world=world)
+                   for scene in scenes]
         mentions = [None] * len(records)
         if condition.style == "paragraph":
             _, mentions = mention_positions(tokenizer, [r.text for r in records], [r.mention_spans for r in records])
@@ -218,8 +224,9 @@ def write_results(
     from llmdiff.files import atomic_output
 
     output.mkdir(parents=True, exist_ok=True)
-    names = [c.name for c in conditions(config.languages)]
-    data = {"config": config.__dict__ | {"languages": list(config.languages), "wording": list(config.wording)},
+    names = [c.name for c in conditions(config.languages, config.freeform)]
+    data = {"config": config.__dict__ | {"languages": list(config.languages), "wording": list(config.wording),
+                                         "freeform": list(config.freeform)},
             "results": table}
     if placement:
         data["placement"] = placement
