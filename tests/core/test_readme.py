@@ -76,11 +76,16 @@ DRAWN_RIGHT = {
         ("white", {("square", "blue", 0, 1)}),
     "a big blue square in the top-right corner and a little green circle in the bottom-right corner, white background":
         ("white", {("square", "blue", 0, 1), ("circle", "green", 1, 1)}),
+    # as people write them
+    "I'd like a small green circle in the lower left and a big red star in the upper right, on black please":
+        ("black", {("circle", "green", 1, 0), ("star", "red", 0, 1)}),
+    "Picture on white: a huge blue square up in the top-right corner. No circles anywhere.":
+        ("white", {("square", "blue", 0, 1)}),
 }
 
 
 def test_the_readme_lists_the_prompts_checked_here():
-    section = README[README.index("Three prompts that it draws right"):README.index("Object recall on 500")]
+    section = README[README.index("Prompts that\nit draws right"):README.index("Object recall on 500")]
     assert re.findall(r"^- `(.*)`$", section, re.M) == list(DRAWN_RIGHT)
 
 

@@ -83,9 +83,10 @@ def test_truncation_warns_with_dropped_count(smollm2):
     assert encoded.hidden_states.shape[1] == 10
     assert encoded.dropped_tokens == [total - 10]
     # The kept tokens are the untruncated prompt's first ten (a causal model never sees what follows);
-    # sequences of different length take different kernel paths, hence 1e-4 rather than 1e-5.
+    # sequences of different length take different kernel paths, hence 3e-4 rather than 1e-5 (1.2e-4 seen
+    # with OMP_NUM_THREADS=1); another prompt's states differ by order 1.
     full = smollm2.encode(text)
-    assert relative_error(full.hidden_states[0, :10], encoded.hidden_states[0]) < 1e-4
+    assert relative_error(full.hidden_states[0, :10], encoded.hidden_states[0]) < 3e-4
 
 
 def test_strict_mode_refuses_long_prompt(smollm2):

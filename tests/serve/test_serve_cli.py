@@ -130,6 +130,8 @@ def test_page_examples_come_from_the_model_served(started, tmp_path):
     (tmp_path / "m" / "world.json").unlink()  # a model folder without a world: the real-world paragraphs
     assert serve_cli.serve(parse("--model", str(tmp_path / "m"), "--output-dir", out)) == 0
     assert started["examples"].prompts == EXAMPLES
-    if default_model_dir() is not None:  # nothing named: the shipped shapes model, in its own world
+    if default_model_dir() is not None:  # nothing named: the shipped shapes model, in its own world and in
+        # the captions as people write them that it was trained on
         assert serve_cli.serve(parse("--output-dir", out)) == 0
-        assert started["examples"].prompts == shapes_examples(load_world("shipped"))
+        assert started["examples"].prompts == shapes_examples(load_world("shipped"), styles=("freeform",))
+        assert all(label.endswith(", free form") for label in started["examples"].prompts)

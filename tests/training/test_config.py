@@ -33,6 +33,7 @@ def test_defaults_and_overrides():
         (MINIMAL, ["stage=stage4"], "unknown stage 'stage4'"),
         (MINIMAL, ["train.batch_size=0"], "train.batch_size must be at least 1"),
         (MINIMAL, ["train.max_steps=many"], "'train.max_steps' must be int"),
+        (MINIMAL, ["train.mixed_precision=no"], "quote the word (e.g. train.mixed_precision='no')"),
         (MINIMAL, ["train.components=[adapter,unet]"], "stage 1 (align) trains the adapter only"),
         ({**MINIMAL, "stage": "cross_lingual"}, [], "starts from a trained adapter: set model.adapter"),
         ({**MINIMAL, "stage": "cross_lingual"}, ["model.adapter=a", "train.components=[adapter,unet]"],

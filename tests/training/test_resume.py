@@ -11,6 +11,7 @@ import pytest
 import torch
 import yaml
 from conftest import tiny_config
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from llmdiff.training.checkpoint import CheckpointManager
@@ -70,6 +71,12 @@ def test_killed_run_resumes_to_the_same_weights(models, dataset, tmp_path, refer
     manager = CheckpointManager(tmp_path / "run" / "checkpoints")
     assert manager.latest() == manager.step_dir(3)  # the checkpoint of step 6 never became `latest`
     assert manager.resolve("latest").name == "step-000003"
+    # the UNet learns through LoRA: its frozen weights stay out of the checkpoint (frozen_weights.py)
+    saved = set()
+    for path in manager.step_dir(3).glob("model*.safetensors"):
+        with safe_open(str(path), "pt") as file:
+            saved |= set(file.keys())
+    assert any("lora" in name for name in saved) and not any(name.endswith("conv_in.weight") for name in saved)
     if not resume:
         return
     resumed = launch(config, tmp_path / "config.yaml", "--resume", "latest")

@@ -75,8 +75,9 @@ def shapes_examples(world, languages=tuple(LANGUAGE_NAMES), styles=("paragraph",
 
 def page_examples(model_dir: str | os.PathLike | None) -> PageExamples:
     """The examples for a model folder: when it carries a world.json, scenes of its own world in the languages
-    and caption styles it was trained on (the file's `languages` and `styles`, as `llmdiff shapes make` writes
-    them); else real-world paragraphs (also for a model given by its parts, which names no world)."""
+    it was trained on (the file's `languages`, as `llmdiff shapes make` writes them), described as people write
+    them when it was trained on such captions (`freeform` among the file's `styles`), else in the world's
+    paragraphs; without one, real-world paragraphs (also for a model given by its parts, which names no world)."""
     import json
 
     from llmdiff.worlds.shapes.config import WORLD_FILE, load_world
@@ -86,6 +87,6 @@ def page_examples(model_dir: str | os.PathLike | None) -> PageExamples:
     world = load_world(model_dir)
     trained = json.loads((Path(model_dir) / WORLD_FILE).read_text(encoding="utf-8"))
     languages = tuple(trained.get("languages") or LANGUAGE_NAMES)
-    styles = tuple(trained.get("styles") or ("paragraph",))
+    shown = ("freeform",) if "freeform" in (trained.get("styles") or ()) else ("paragraph",)
     return PageExamples("Examples from the model's shapes world (one click fills the prompt)",
-                        shapes_examples(world, languages, styles) or shapes_examples(world))
+                        shapes_examples(world, languages, shown) or shapes_examples(world))

@@ -389,6 +389,10 @@ def _convert(hint, value, where: str):
             return float(value)  # YAML 1.1 reads 3e-4 (no dot) as a string
         except ValueError:
             pass
+    if hint is str and isinstance(value, bool):
+        # YAML 1.1 reads no/yes/off/on unquoted as booleans
+        raise UserError(f"config: '{where}' must be str, not {value!r}: YAML reads no, yes, off and on as booleans; "
+                        f"quote the word (e.g. {where}='no')")
     if hint in (int, float, bool, str) and not isinstance(value, hint):
         raise UserError(f"config: '{where}' must be {hint.__name__}, not {value!r}")
     return value

@@ -24,8 +24,9 @@ from llmdiff.files import replace_path
 from llmdiff.training.checkpoint import COMPLETE_MARKER, CheckpointManager, fsync_tree
 from llmdiff.training.config import RunConfig
 from llmdiff.training.data import Example, ExampleStream, ImageLoader, check_sources
-from llmdiff.training.distributed import loss_autocast, make_accelerator, prepare
+from llmdiff.training.distributed import loss_autocast, make_accelerator, prepare, uses_deepspeed
 from llmdiff.training.ema import EMA
+from llmdiff.training.frozen_weights import keep_frozen_weights_out
 from llmdiff.training.models import trainable_parameters
 from llmdiff.training.observability import TrainingLog, save_grid
 
@@ -130,6 +131,7 @@ class Recipe:
             optimizer, [held(schedule, group.get("hold_steps", 0)) for group in groups]
         )
         self.models, self.optimizer, self.scheduler = prepare(accelerator, modules, optimizer, scheduler)
+        keep_frozen_weights_out(accelerator)
         self.after_prepare()
         self.ema = EMA(self.unwrapped(), config.train.ema_decay) if config.train.ema_decay else None
         if accelerator.is_main_process:
@@ -278,7 +280,9 @@ class Recipe:
         if state.get("num_processes") != accelerator.num_processes:
             raise UserError(f"checkpoint {directory} was written by {state.get('num_processes')} processes; "
                             f"resume with the same number (now {accelerator.num_processes})")
-        accelerator.load_state(str(directory))
+        # Non-strict only under the plain and DDP paths, whose files may leave frozen weights out (checked by
+        # frozen_weights.check_saved first); DeepSpeed's engine takes no such argument.
+        accelerator.load_state(str(directory), **({} if uses_deepspeed(accelerator) else {"strict": False}))
         generator = directory / f"generator_{accelerator.process_index}.safetensors"
         self.generator.set_state(load_file(str(generator))["state"])
         if self.ema is not None:
