@@ -93,13 +93,22 @@ def check_same_states(original: Path, copy: Path, encoder_config, texts: list[st
     return float((states(original) - states(copy)).abs().max())
 
 
+def shipped_encoder_config():
+    """The shipped shapes model's text path: the layers it reads and its instruction."""
+    from llmdiff.defaults import default_model_dir
+    from llmdiff.pipeline import load_text_encoder_config
+
+    model = default_model_dir()
+    if model is None:
+        sys.exit("no shipped shapes model in this checkout: its adapter names the layers to keep")
+    return load_text_encoder_config(model / "adapter")[1]
+
+
 def check_covers(records: list[Path], packed: Path) -> int:
     """0 when every token of the records' captions is among those the copy in `packed` kept, else 1."""
     from llmdiff.loading import load_llm_tokenizer
-    from llmdiff.pipeline import load_text_encoder_config
-    from llmdiff.defaults import default_model_dir
 
-    _, encoder_config = load_text_encoder_config(default_model_dir() / "adapter")
+    encoder_config = shipped_encoder_config()
     kept = set(json.loads((packed / TOKENS_FILE).read_text()))
     texts = caption_texts(records)
     missing = used_tokens(load_llm_tokenizer(None), texts, encoder_config.instruction) - kept
@@ -124,16 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.covers:
         return check_covers(args.covers, args.out)
 
-    from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path, default_model_dir
+    from llmdiff.defaults import DEFAULT_LLM_GGUF, DEFAULT_LLM_PACKAGE, default_llm_path
     from llmdiff.loading import load_llm_tokenizer
-    from llmdiff.pipeline import load_text_encoder_config
 
     from gguf import GGUFReader
 
-    model = default_model_dir()
-    if model is None:
-        sys.exit("no shipped shapes model in this checkout: its adapter names the layers to keep")
-    _, encoder_config = load_text_encoder_config(model / "adapter")
+    encoder_config = shipped_encoder_config()
     source = default_llm_path()
     reader = GGUFReader(str(source))
     # State k is layer k's output (state 0: the embeddings), so layers k.. are never run.
