@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -90,7 +91,19 @@ def check_same_states(original: Path, copy: Path, encoder_config, texts: list[st
         with torch.no_grad():
             return encoder.encode(texts).hidden_states
 
-    return float((states(original) - states(copy)).abs().max())
+    expected = states(original)
+    # The copy is dequantised into a cache beside it, which goes with it: the user's llmdiff cache would
+    # otherwise keep a 0.5 GB entry for a temporary file on every run.
+    previous = os.environ.get("LLMDIFF_CACHE")
+    os.environ["LLMDIFF_CACHE"] = str(copy.parent / "cache")
+    try:
+        got = states(copy)
+    finally:
+        if previous is None:
+            del os.environ["LLMDIFF_CACHE"]
+        else:
+            os.environ["LLMDIFF_CACHE"] = previous
+    return float((expected - got).abs().max())
 
 
 def shipped_encoder_config():

@@ -57,6 +57,8 @@ def test_the_packed_llm_reads_the_captions_exactly(tmp_path, records, load_scrip
     with gzip.open(packed) as file:
         assert file.read(4) == b"GGUF"
     assert packed.stat().st_size < default_llm_path().stat().st_size / 2
+    # only the original was dequantised into the user's cache; the temporary copy's went with it
+    assert len(list((tmp_path / "cache" / "gguf").iterdir())) == 1
     # the check a training machine runs on the records it made: these are covered, other wording is not
     assert pack.main(["--covers", str(records), "--out", str(tmp_path / "out")]) == 0
     other = tmp_path / "other.jsonl"
