@@ -127,6 +127,9 @@ def test_unreadable_images_are_counted_and_stop_the_run_over_the_limit(tmp_path)
     results = [loader.load(Example(str(i), "t", "t", str(good if i % 4 else bad))) for i in range(8)]
     assert [r is None for r in results] == [True, False, False, False] * 2
     assert loader.summary() == "2 of 8 image reads failed and were skipped"
+    clean = ImageLoader(8)
+    clean.load(Example("0", "t", "t", str(good)))
+    assert clean.summary() == "1 image read, none failed"
     strict = ImageLoader(8, max_corrupt_fraction=0.1, min_seen=4)
     with pytest.raises(CorruptImageError, match="2 of 4 images could not be read"):
         for i in range(4):

@@ -362,4 +362,6 @@ class ImageLoader:
     def summary(self) -> str:
         # `seen` counts reads, and a run reads each image once per epoch: counting them as images would
         # report "0 of 840 images" for an 8-image set.
+        if not self.corrupt:
+            return f"{self.seen} image read{'' if self.seen == 1 else 's'}, none failed"
         return f"{self.corrupt} of {self.seen} image reads failed and were skipped"
