@@ -127,7 +127,7 @@ def test_english_captions_parse_back_into_their_scene():
             if segment in negations:
                 continue
             pieces = [segment]
-            if len(find(segment, tables["shapes"])) > 1:
+            if len(find(segment, tables["shapes"])) > 1 or len(find(segment, tables["places"])) > 1:
                 pieces = segment.split(", ")
             for piece in pieces:
                 shapes = find(piece, tables["shapes"])
