@@ -6,9 +6,9 @@
 # (the part of the default LLM that the shapes model reads, about 35 MB, exact on DATA's captions; DATA made
 # here with the same `shapes make` arguments as below, so the machine makes the same captions: it checks), and
 # wheels in .whl/ of what the machine lacks (docs/shapes-model.md). It makes the world's data, trains every variant and
-# writes its results within MINUTES of its start: training gets what setup leaves, less 2 minutes for the runs'
-# start, last checkpoint and export (on an H200, setup took about 2 minutes, 100 s of it making 20,000 scenes;
-# three variants at once ran 0.26 s a step each, 32 captions a step). OUT_DIR gets one tar per variant
+# writes its results within MINUTES of its start: training gets what setup leaves, less 45 s for the runs'
+# start, last checkpoint and export (17 s were used on an H200; setup took 131 s there with SCENES=10000, 77 s
+# of it making the scenes; three variants at once ran 0.26 s a step each, 32 captions a step). OUT_DIR gets one tar per variant
 # (adapter/ with its llm_lora/, unet/ when the UNet learned, train.log) and summary.json;
 # `scripts/gpu_round_unpack.sh` turns a tar into a model folder to measure with `llmdiff eval shapes`.
 #   scripts/gpu_round.sh OUT_DIR CONFIG 'NAME [KEY=VALUE ...]' ...
@@ -39,7 +39,7 @@ styles=()
 "$python" scripts/pack_partial_llm.py --covers "$work/data/records.jsonl" --out .offline
 "$python" -c "from llmdiff.loading import resolve_llm; resolve_llm(None)"  # convert the LLM once, not per run
 made=$(date +%s)
-train_minutes=$(awk -v total="$minutes" -v used=$((made - start)) 'BEGIN { m = total - used / 60 - 2; print (m > 0.5 ? m : 0.5) }')
+train_minutes=$(awk -v total="$minutes" -v used=$((made - start)) 'BEGIN { m = total - used / 60 - 0.75; print (m > 0.5 ? m : 0.5) }')
 echo "setup took $((made - start)) s; training for $train_minutes minutes"
 
 pids=()

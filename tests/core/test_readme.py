@@ -81,11 +81,13 @@ DRAWN_RIGHT = {
         ("black", {("circle", "green", 1, 0), ("star", "red", 0, 1)}),
     "Picture on white: a huge blue square up in the top-right corner. No circles anywhere.":
         ("white", {("square", "blue", 0, 1)}),
+    "a chunky cobalt cube in the north-west corner and a pint-sized tomato red pyramid bottom right, on coal black":
+        ("black", {("square", "blue", 0, 0), ("triangle", "red", 1, 1)}),
 }
 
 
 def test_the_readme_lists_the_prompts_checked_here():
-    section = README[README.index("Prompts that\nit draws right"):README.index("Object recall on 500")]
+    section = README[re.search(r"Prompts that\s+it draws right", README).start():README.index("Object recall on 500")]
     assert re.findall(r"^- `(.*)`$", section, re.M) == list(DRAWN_RIGHT)
 
 
