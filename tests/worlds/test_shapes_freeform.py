@@ -233,9 +233,31 @@ def test_held_out_captions_use_held_out_wording_and_stay_true(language):
         assert all(is_absent(item, scene) for item in negation.negated)
 
 
+@pytest.mark.parametrize("language", list(MODULES))
+def test_seen_synonyms_are_the_synonyms_frame_in_taught_words_and_stay_true(language):
+    """The control for the synonyms column: the same frame, every word from the training lexicon other than
+    the plainest, none held out."""
+    from llmdiff.worlds.shapes.heldout import taught_lexicon
+
+    held = set().union(*heldout_words(language).values())
+    patterns = [re.compile(rf"(?<!\w){re.escape(word)}(?!\w)") for word in held]
+    taught = taught_lexicon(language)
+    for scene, world in SCENES[80:160]:
+        seen = heldout_caption(scene, "seen-synonyms", language, scene.seed, world).text.lower()
+        assert not any(pattern.search(seen) for pattern in patterns), seen
+        for obj in scene.objects:
+            for table, value in ((taught.colours, obj.colour), (taught.sizes, obj.size)):
+                forms = {form for e in table[value] for form in ((e,) if isinstance(e, str) else e) if isinstance(form, str)}
+                assert any(form.lower() in seen for form in forms), (value, seen)
+        plain = heldout_caption(scene, "synonyms", language, scene.seed, world).text
+        # the same frame: the caption's fixed words are the synonyms column's
+        template = MODULES[language].SHORT[0].replace("{items}", "").replace("{a_bg}", "").replace("{bg_dat}", "").replace("{bg}", "")
+        assert all(word.lower() in seen for word in template.split()), (template, seen, plain)
+
+
 def test_held_out_kinds_and_languages_are_checked():
     scene = SCENES[0][0]
-    assert KINDS == ("frames", "synonyms", "distractors", "negation")
+    assert KINDS == ("frames", "synonyms", "seen-synonyms", "distractors", "negation")
     with pytest.raises(UserError, match="no held-out wording for language 'ja'"):
         heldout_caption(scene, "frames", "ja")
     with pytest.raises(UserError, match="unknown held-out caption kind 'rhymes'"):

@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     parser.add_argument("--first-seed", type=int, help="first scene seed (default: the world's test split)")
     parser.add_argument("--languages", default="en,zh,fr,es,de,ja", help="paragraph languages, comma-separated")
     parser.add_argument("--wording", default="en", help="languages of the held-out wording columns (held-out "
-                        "frames, synonyms, distractor prose, negation), comma-separated from en,de,fr; 'none' turns "
+                        "frames, synonyms and their taught-word control, distractor prose, negation), comma-separated from en,de,fr; 'none' turns "
                         "them off (default en)")
     parser.add_argument("--freeform", default="none", help="languages of columns on freeform captions (captions "
                         "as people write them, in the caption generator's words: the wording a freeform training "

@@ -1,8 +1,9 @@
 """Does a model follow descriptions in words it was never trained on? The held-out wording columns.
 
-Per language with held-out wording (`llmdiff.worlds.shapes.heldout`), four columns over the same test scenes
-and noise seeds as the main table: held-out sentence frames, held-out synonyms, the world's paragraph with
-unrelated sentences mixed in, and the paragraph with "there is no ..." sentences about absent things. Each is
+Per language with held-out wording (`llmdiff.worlds.shapes.heldout`), five columns over the same test scenes
+and noise seeds as the main table: held-out sentence frames, held-out synonyms, the same short frame in taught
+synonyms (the control for the held-out ones), the world's paragraph with unrelated sentences mixed in, and the
+paragraph with "there is no ..." sentences about absent things. Each is
 scored by the oracle like any column (recall, all-correct); the negation column adds the share of negated
 things absent from the image, beside the same share in the distractor column's image of the scene (drawn with
 the same seed from a caption that does not mention them): how often the model leaves them out anyway.
@@ -128,7 +129,8 @@ def format_wording(table: dict[str, dict[str, dict]]) -> str:
 
 def wording_section(table: dict[str, dict[str, dict]]) -> str:
     return (
-        f"{TITLE}: held-out sentence frames, held-out synonyms, the paragraph with unrelated sentences mixed in, "
+        f"{TITLE}: held-out sentence frames, held-out synonyms (and, as their control, taught synonyms in the same "
+        "frame), the paragraph with unrelated sentences mixed in, "
         "and the paragraph with sentences saying what is not there (docs/shapes.md lists the held-out wording). "
         "Negation columns add the share of negated things absent from the image, and in brackets the same share "
         "in the distractor column's image of the scene, whose caption does not mention them.\n\n"

@@ -9,6 +9,8 @@ checks that no held-out word or frame turns up in thousands of training captions
 
 - `frames`: held-out sentence frames around the most ordinary training words;
 - `synonyms`: held-out words in the world's own short-caption frame;
+- `seen-synonyms`: the same frame with the training lexicon's words other than the plainest (a control for
+  `synonyms`: words a `freeform` round taught, so the gap between the two is what not being taught costs);
 - `distractors`: the world's paragraph with held-out unrelated sentences mixed in;
 - `negation`: the world's paragraph with one or two held-out "there is no ..." sentences about absent things.
 """
@@ -28,7 +30,7 @@ from llmdiff.worlds.shapes.freeform.wording import Lexicon
 from llmdiff.worlds.shapes.heldout import de, en, fr
 from llmdiff.worlds.shapes.scene import Scene
 
-KINDS = ("frames", "synonyms", "distractors", "negation")
+KINDS = ("frames", "synonyms", "seen-synonyms", "distractors", "negation")
 MODULES = {"en": en, "de": de, "fr": fr}
 LANGUAGES = tuple(MODULES)
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -51,6 +53,17 @@ def heldout_lexicon(language: str) -> Lexicon:
         sizes={**plain.sizes, **module.SIZES}, backgrounds={**plain.backgrounds, **module.BACKGROUNDS},
         places={**plain.places, **module.PLACES},
     )
+
+
+def taught_lexicon(language: str) -> Lexicon:
+    """The training words other than the plainest of each value (the plainest alone where it has no other)."""
+    lexicon = training_wording(language).lexicon
+
+    def taught(table):
+        return {value: entries[1:] or entries for value, entries in table.items()}
+
+    return Lexicon(taught(lexicon.shapes), taught(lexicon.colours), taught(lexicon.sizes),
+                   taught(lexicon.backgrounds), taught(lexicon.places))
 
 
 def heldout_words(language: str) -> dict[str, set[str]]:
@@ -77,8 +90,8 @@ def heldout_caption(scene: Scene, kind: str, language: str = "en", seed: int = 0
             **wording.background_fields(scene.background, rng)))
         sentences.insert(0 if rng.random() < 0.5 else len(sentences), background)
         return HeldoutCaption(wording.separator.join(sentences), kind, language)
-    if kind == "synonyms":
-        wording = base.with_(lexicon=heldout_lexicon(language))
+    if kind in ("synonyms", "seen-synonyms"):
+        wording = base.with_(lexicon=heldout_lexicon(language) if kind == "synonyms" else taught_lexicon(language))
         template, comma, last = module.SHORT
         items = []
         for i in order:
@@ -103,4 +116,5 @@ def _module(language: str):
     return MODULES[language]
 
 
-__all__ = ["KINDS", "LANGUAGES", "HeldoutCaption", "heldout_caption", "heldout_lexicon", "heldout_words"]
+__all__ = ["KINDS", "LANGUAGES", "HeldoutCaption", "heldout_caption", "heldout_lexicon", "heldout_words",
+           "taught_lexicon"]
