@@ -237,11 +237,9 @@ def test_held_out_captions_use_held_out_wording_and_stay_true(language):
 def test_seen_synonyms_are_the_synonyms_frame_in_taught_words_and_stay_true(language):
     """The control for the synonyms column: the same frame, every word from the training lexicon other than
     the plainest, none held out."""
-    from llmdiff.worlds.shapes.heldout import taught_lexicon
-
     held = set().union(*heldout_words(language).values())
     patterns = [re.compile(rf"(?<!\w){re.escape(word)}(?!\w)") for word in held]
-    taught = taught_lexicon(language)
+    taught = WORDINGS[language].lexicon.taught()
     for scene, world in SCENES[80:160]:
         seen = heldout_caption(scene, "seen-synonyms", language, scene.seed, world).text.lower()
         assert not any(pattern.search(seen) for pattern in patterns), seen

@@ -53,6 +53,14 @@ class Lexicon:
         return Lexicon(first(self.shapes), first(self.colours), first(self.sizes), first(self.backgrounds),
                        first(self.places))
 
+    def taught(self) -> Lexicon:
+        """Every word but the plainest of each value (the plainest alone where a value has no other)."""
+        def rest(table):
+            return {key: entries[1:] or entries for key, entries in table.items()}
+
+        return Lexicon(rest(self.shapes), rest(self.colours), rest(self.sizes), rest(self.backgrounds),
+                       rest(self.places))
+
     def surface_words(self) -> dict[str, set[str]]:
         """Per category, every surface form (lower-cased) this lexicon can put into a caption."""
         def forms(entry) -> set[str]:

@@ -55,17 +55,6 @@ def heldout_lexicon(language: str) -> Lexicon:
     )
 
 
-def taught_lexicon(language: str) -> Lexicon:
-    """The training words other than the plainest of each value (the plainest alone where it has no other)."""
-    lexicon = training_wording(language).lexicon
-
-    def taught(table):
-        return {value: entries[1:] or entries for value, entries in table.items()}
-
-    return Lexicon(taught(lexicon.shapes), taught(lexicon.colours), taught(lexicon.sizes),
-                   taught(lexicon.backgrounds), taught(lexicon.places))
-
-
 def heldout_words(language: str) -> dict[str, set[str]]:
     """Per category, the surface forms held out in `language` (only those, not the plain fallbacks)."""
     module = _module(language)
@@ -91,7 +80,7 @@ def heldout_caption(scene: Scene, kind: str, language: str = "en", seed: int = 0
         sentences.insert(0 if rng.random() < 0.5 else len(sentences), background)
         return HeldoutCaption(wording.separator.join(sentences), kind, language)
     if kind in ("synonyms", "seen-synonyms"):
-        wording = base.with_(lexicon=heldout_lexicon(language) if kind == "synonyms" else taught_lexicon(language))
+        wording = base.with_(lexicon=heldout_lexicon(language) if kind == "synonyms" else base.lexicon.taught())
         template, comma, last = module.SHORT
         items = []
         for i in order:
@@ -116,5 +105,4 @@ def _module(language: str):
     return MODULES[language]
 
 
-__all__ = ["KINDS", "LANGUAGES", "HeldoutCaption", "heldout_caption", "heldout_lexicon", "heldout_words",
-           "taught_lexicon"]
+__all__ = ["KINDS", "LANGUAGES", "HeldoutCaption", "heldout_caption", "heldout_lexicon", "heldout_words"]
