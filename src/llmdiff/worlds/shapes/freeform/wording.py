@@ -47,19 +47,18 @@ class Lexicon:
 
     def plain(self) -> Lexicon:
         """Only the first word of every list: the most ordinary one, the word the world's own captions use."""
-        def first(table):
-            return {key: entries[:1] for key, entries in table.items()}
-
-        return Lexicon(first(self.shapes), first(self.colours), first(self.sizes), first(self.backgrounds),
-                       first(self.places))
+        return self._each_list(lambda entries: entries[:1])
 
     def taught(self) -> Lexicon:
         """Every word but the plainest of each value (the plainest alone where a value has no other)."""
-        def rest(table):
-            return {key: entries[1:] or entries for key, entries in table.items()}
+        return self._each_list(lambda entries: entries[1:] or entries)
 
-        return Lexicon(rest(self.shapes), rest(self.colours), rest(self.sizes), rest(self.backgrounds),
-                       rest(self.places))
+    def _each_list(self, keep) -> Lexicon:
+        def table(values):
+            return {key: keep(entries) for key, entries in values.items()}
+
+        return Lexicon(table(self.shapes), table(self.colours), table(self.sizes), table(self.backgrounds),
+                       table(self.places))
 
     def surface_words(self) -> dict[str, set[str]]:
         """Per category, every surface form (lower-cased) this lexicon can put into a caption."""
